@@ -1,0 +1,52 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both set up first; setup is
+# idempotent (stamp files), so a second run installs nothing.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TOOLS := .tools
+ANVIL := $(TOOLS)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+CAST := $(TOOLS)/node_modules/@foundry-rs/cast-linux-amd64/bin/cast
+FOUNDRY_VERSION := 1.7.1
+TORCH_VERSION := 2.13.0
+
+.PHONY: setup demo test bench lint typecheck clean
+
+setup: $(VENV)/.installed $(ANVIL) $(CAST)
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+# torch first, pinned: a bare requirement would pull a multi-GB CUDA build.
+$(VENV)/.torch: $(BIN)/python
+	$(BIN)/pip install -q torch==$(TORCH_VERSION)
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.torch pyproject.toml
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+$(ANVIL) $(CAST):
+	mkdir -p $(TOOLS)
+	cd $(TOOLS) && npm install --silent --no-save --no-audit --no-fund --prefix . \
+		@foundry-rs/anvil-linux-amd64@$(FOUNDRY_VERSION) @foundry-rs/cast-linux-amd64@$(FOUNDRY_VERSION)
+	touch $(ANVIL) $(CAST)
+
+demo: setup
+	$(BIN)/databright demo
+
+test: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q -n 2 --dist loadfile
+
+bench: setup
+	$(BIN)/python bench/gas.py
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+
+typecheck: setup
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The chain: compiling and deploying the contracts, typed wrappers, the local node."""

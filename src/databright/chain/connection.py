@@ -1,0 +1,134 @@
+"""Connecting to a chain and sending transactions that fail with typed errors.
+
+Two kinds of chain: the embedded one (eth-tester on py-evm, in this process, gone when it
+ends: right for the demo and tests) and any JSON-RPC node (a `databright node` anvil, with
+its state on disk, for separate CLI commands and several processes). Both expose unlocked
+funded dev accounts, so DataBright never handles a private key for them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from eth_tester.exceptions import TransactionFailed
+from web3 import EthereumTesterProvider, Web3
+from web3.exceptions import ContractLogicError, Web3Exception
+from web3.types import RPCEndpoint
+
+from databright.errors import ChainError, ConfigError, revert_from_reason
+
+EMBEDDED = "embedded"
+_REVERT_PREFIXES = ("execution reverted: ", "execution reverted:", "revert: ", "VM Exception: ")
+
+
+@dataclass
+class Chain:
+    """A connection plus the account that signs what this process sends."""
+
+    w3: Web3
+    rpc: str
+    account: str
+
+    @property
+    def chain_id(self) -> int:
+        return int(self.w3.eth.chain_id)
+
+    @property
+    def embedded(self) -> bool:
+        return self.rpc == EMBEDDED
+
+    def accounts(self) -> list[str]:
+        return [str(a) for a in self.w3.eth.accounts]
+
+    def with_account(self, account: str | int) -> Chain:
+        """The same connection, sending as another of the node's accounts."""
+        return Chain(self.w3, self.rpc, resolve_account(self.w3, account))
+
+    def send(self, fn: Any, value: int = 0) -> Any:
+        """Sends a contract call as a transaction and returns its receipt.
+
+        A revert becomes the DataBrightError subclass its reason names.
+        """
+        try:
+            tx_hash = fn.transact({"from": self.account, "value": value})
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
+        except (ContractLogicError, TransactionFailed) as exc:
+            raise revert_from_reason(revert_reason(exc)) from exc
+        except (Web3Exception, OSError, ValueError) as exc:
+            raise ChainError(f"transaction failed: {exc}") from exc
+        if receipt["status"] != 1:
+            raise ChainError(f"transaction {tx_hash.hex()} reverted without a reason")
+        return receipt
+
+    def call(self, fn: Any) -> Any:
+        """A read-only contract call; a revert becomes a typed error."""
+        try:
+            return fn.call()
+        except (ContractLogicError, TransactionFailed) as exc:
+            raise revert_from_reason(revert_reason(exc)) from exc
+        except (Web3Exception, OSError) as exc:
+            raise ChainError(f"call failed: {exc}") from exc
+
+    def mine(self, blocks: int = 1) -> None:
+        """Advances a dev chain by empty blocks (voting periods are counted in blocks)."""
+        if blocks < 1:
+            raise ConfigError("mine at least one block")
+        if self.embedded:
+            provider: Any = self.w3.provider
+            provider.ethereum_tester.mine_blocks(blocks)
+        else:
+            self.w3.provider.make_request(RPCEndpoint("anvil_mine"), [hex(blocks)])
+
+
+def revert_reason(exc: Exception) -> str:
+    """The contract's reason string, without the node's decoration."""
+    message = getattr(exc, "message", None)
+    text = str(message or (exc.args[0] if exc.args else exc))
+    for prefix in _REVERT_PREFIXES:
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    return text.strip()
+
+
+def resolve_account(w3: Web3, account: str | int) -> str:
+    """An account given as an index into the node's accounts or as an address."""
+    accounts = [str(a) for a in w3.eth.accounts]
+    if isinstance(account, int) or str(account).isdigit():
+        i = int(account)
+        if not 0 <= i < len(accounts):
+            raise ConfigError(f"account index {i} out of range: this node has {len(accounts)} accounts")
+        return accounts[i]
+    if not Web3.is_address(account):
+        raise ConfigError(f"not an address or account index: {account!r}")
+    address = Web3.to_checksum_address(account)
+    if address not in accounts:
+        raise ConfigError(f"{address} is not one of this node's unlocked accounts")
+    return str(address)
+
+
+def default_rpc() -> str:
+    """`DATABRIGHT_RPC`, else a running `databright node`, else the embedded chain."""
+    return os.environ.get("DATABRIGHT_RPC") or _node_rpc() or EMBEDDED
+
+
+def _node_rpc() -> str | None:
+    from databright.chain.node import running_node  # the node module needs nothing from here
+
+    info = running_node()
+    return info.rpc if info else None
+
+
+def connect(rpc: str | None = None, account: str | int = 0) -> Chain:
+    """Connects to `rpc` (a URL or ``"embedded"``; default as in `default_rpc`)."""
+    rpc = rpc or default_rpc()
+    if rpc == EMBEDDED:
+        w3 = Web3(EthereumTesterProvider())
+    elif rpc.startswith(("http://", "https://")):
+        w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 30}))
+        if not w3.is_connected():
+            raise ChainError(f"no chain answers at {rpc}: start one with `databright node`")
+    else:
+        raise ConfigError(f"--rpc takes an http(s) URL or 'embedded', not {rpc!r}")
+    return Chain(w3, rpc, resolve_account(w3, account))
