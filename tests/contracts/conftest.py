@@ -96,10 +96,11 @@ def association_deployer():
 
 @pytest.fixture(scope="session")
 def make_account():
-    """Factory: a fresh address holding `ether` ether (default 100)."""
+    """Factory: a fresh address holding `ether` ether (default 100). No boa alias is set, so
+    storage dumps (``contract._storage``) keep checksum addresses as keys."""
 
-    def _make(alias: str | None = None, ether: int = 100):
-        addr = boa.env.generate_address(alias)
+    def _make(ether: int = 100):
+        addr = boa.env.generate_address()
         boa.env.set_balance(addr, ether * E)
         return addr
 
@@ -108,22 +109,22 @@ def make_account():
 
 @pytest.fixture
 def alice(make_account):
-    return make_account("alice")
+    return make_account()
 
 
 @pytest.fixture
 def bob(make_account):
-    return make_account("bob")
+    return make_account()
 
 
 @pytest.fixture
 def carol(make_account):
-    return make_account("carol")
+    return make_account()
 
 
 @pytest.fixture
 def dave(make_account):
-    return make_account("dave")
+    return make_account()
 
 
 # ---------------------------------------------------------------- contracts
@@ -209,6 +210,6 @@ def voting(request_, alice, bob):
 @pytest.fixture
 def standalone_token(token_deployer, make_account):
     """A token whose association is a plain account (`minter`), to drive mint directly."""
-    minter = make_account("minter")
+    minter = make_account()
     t = token_deployer.deploy("Shares", "SHR", minter)
     return t, minter

@@ -42,6 +42,10 @@ class Chain:
     def accounts(self) -> list[str]:
         return [str(a) for a in self.w3.eth.accounts]
 
+    def balance(self, address: str) -> int:
+        """Ether held by `address`, in wei."""
+        return int(self.w3.eth.get_balance(self.w3.to_checksum_address(address)))
+
     def with_account(self, account: str | int) -> Chain:
         """The same connection, sending as another of the node's accounts."""
         return Chain(self.w3, self.rpc, resolve_account(self.w3, account))
@@ -113,6 +117,21 @@ def default_rpc() -> str:
     return os.environ.get("DATABRIGHT_RPC") or _node_rpc() or EMBEDDED
 
 
+_embedded: list[Web3] = []
+
+
+def embedded_web3() -> Web3:
+    """This process's embedded chain: one per process, so every command run in it shares it."""
+    if not _embedded:
+        _embedded.append(Web3(EthereumTesterProvider()))
+    return _embedded[0]
+
+
+def reset_embedded() -> None:
+    """Forgets this process's embedded chain (tests start each case on a fresh one)."""
+    _embedded.clear()
+
+
 def _node_rpc() -> str | None:
     from databright.chain.node import running_node  # the node module needs nothing from here
 
@@ -124,7 +143,7 @@ def connect(rpc: str | None = None, account: str | int = 0) -> Chain:
     """Connects to `rpc` (a URL or ``"embedded"``; default as in `default_rpc`)."""
     rpc = rpc or default_rpc()
     if rpc == EMBEDDED:
-        w3 = Web3(EthereumTesterProvider())
+        w3 = embedded_web3()
     elif rpc.startswith(("http://", "https://")):
         w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 30}))
         if not w3.is_connected():

@@ -29,6 +29,10 @@ class Deployment:
     block: int
 
 
+# The embedded chain lives in this process only, so its deployment is remembered here.
+_embedded_deployments: dict[int, Deployment] = {}
+
+
 def _record_path(chain_id: int) -> Path:
     return home() / "deployments" / f"{chain_id}.json"
 
@@ -61,7 +65,9 @@ def deploy(chain: Chain, record: bool = True) -> Deployment:
         database_blueprint=db_bp,
         block=int(chain.w3.eth.block_number),
     )
-    if record and not chain.embedded:
+    if chain.embedded:
+        _embedded_deployments[id(chain.w3)] = deployment
+    elif record:
         path = _record_path(deployment.chain_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(deployment), indent=2))
@@ -70,6 +76,8 @@ def deploy(chain: Chain, record: bool = True) -> Deployment:
 
 def load_deployment(chain: Chain) -> Deployment:
     """The deployment recorded for this chain, checked to still be there."""
+    if chain.embedded and id(chain.w3) in _embedded_deployments:
+        return _embedded_deployments[id(chain.w3)]
     path = _record_path(chain.chain_id)
     if chain.embedded or not path.exists():
         raise ConfigError(f"no deployment recorded for chain {chain.chain_id}: run `databright deploy`")

@@ -118,8 +118,13 @@ def stop_node(timeout: float = 10.0) -> NodeInfo:
         time.sleep(0.1)
     else:
         os.kill(info.pid, signal.SIGKILL)
-    _record().unlink(missing_ok=True)
+    forget_node()
     return info
+
+
+def forget_node() -> None:
+    """Drops the record of a node that has exited."""
+    _record().unlink(missing_ok=True)
 
 
 def _reap(pid: int) -> None:

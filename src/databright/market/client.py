@@ -51,9 +51,14 @@ class Market:
 
     @classmethod
     def open(cls, rpc: str | None = None, account: str | int = 0) -> Market:
-        """Connects and finds the deployment; the embedded chain is deployed afresh."""
+        """Connects and finds the deployment; the embedded chain is deployed on first use."""
         chain = connect(rpc, account)
-        deployment = deploy(chain) if chain.embedded else load_deployment(chain)
+        try:
+            deployment = load_deployment(chain)
+        except ConfigError:
+            if not chain.embedded:
+                raise
+            deployment = deploy(chain)
         return cls(chain, deployment)
 
     @property

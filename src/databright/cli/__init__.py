@@ -1,0 +1,1 @@
+"""The `databright` command line."""

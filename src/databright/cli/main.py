@@ -1,0 +1,113 @@
+"""`databright`: the entry point, global options, and the chain-level commands."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from databright.chain.connection import connect
+from databright.chain.deployment import deploy as deploy_market
+from databright.chain.node import forget_node, start_node, stop_node
+from databright.cli import data_market
+from databright.cli.common import Options, console, errors_to_exit, market
+from databright.market.units import format_amount
+
+app = typer.Typer(
+    help="DataBright: a data and compute market where data and hardware earn dividends.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+data_market.register(app)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    rpc: Annotated[str | None, typer.Option(
+        envvar="DATABRIGHT_RPC",
+        help="JSON-RPC URL of the chain, or 'embedded'. Default: a running `databright node`, "
+             "else the embedded chain (gone when the command ends).")] = None,
+    account: Annotated[str, typer.Option(
+        "--account", "-a", envvar="DATABRIGHT_ACCOUNT",
+        help="Act as this account: an index into the node's accounts or an address.")] = "0",
+) -> None:
+    ctx.obj = Options(rpc, account)
+
+
+@app.command()
+@errors_to_exit
+def node(
+    port: Annotated[int, typer.Option(help="Port to listen on (127.0.0.1).")] = 8545,
+    detach: Annotated[bool, typer.Option(help="Start in the background and return.")] = False,
+    stop: Annotated[bool, typer.Option(help="Stop the running node (its state is kept).")] = False,
+    fresh: Annotated[bool, typer.Option(help="Forget the saved chain state first.")] = False,
+) -> None:
+    """Run a local anvil chain whose state survives restarts."""
+    if stop:
+        info = stop_node()
+        console.print(f"stopped the node at {info.rpc}; state kept in {info.state_file}")
+        return
+    info, proc = start_node(port=port, fresh=fresh)
+    console.print(f"node running at [bold]{info.rpc}[/] (pid {info.pid}), state in {info.state_file}")
+    if detach:
+        console.print("stop it with `databright node --stop`")
+        return
+    console.print("Ctrl-C stops it")
+    try:
+        while proc.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is not None:
+            forget_node()
+
+
+@app.command()
+@errors_to_exit
+def deploy(ctx: typer.Context) -> None:
+    """Deploy the market contracts and record where they are."""
+    opts: Options = ctx.find_root().obj
+    chain = connect(opts.rpc, opts.account)
+    d = deploy_market(chain)
+    console.print(f"deployed on chain {d.chain_id}: association [bold]{d.association}[/]")
+
+
+@app.command()
+@errors_to_exit
+def accounts(ctx: typer.Context) -> None:
+    """List the node's funded dev accounts (use their index with --account)."""
+    opts: Options = ctx.find_root().obj
+    chain = connect(opts.rpc, opts.account)
+    table = Table("#", "address", "ether")
+    for i, address in enumerate(chain.accounts()[:20]):
+        table.add_row(str(i), address, format_amount(chain.balance(address), 2))
+    console.print(table)
+
+
+@app.command()
+@errors_to_exit
+def mine(ctx: typer.Context, blocks: Annotated[int, typer.Argument(help="Blocks to mine.")] = 1) -> None:
+    """Mine empty blocks on a dev chain (voting periods are counted in blocks)."""
+    opts: Options = ctx.find_root().obj
+    chain = connect(opts.rpc, opts.account)
+    chain.mine(blocks)
+    console.print(f"now at block {chain.w3.eth.block_number}")
+
+
+@app.command()
+@errors_to_exit
+def demo(ctx: typer.Context) -> None:
+    """Run the whole market end to end and print what happened."""
+    from databright.demo import run_demo
+
+    run_demo(market(ctx), console)
+
+
+if __name__ == "__main__":
+    app()
