@@ -8,8 +8,10 @@ recognised as stale instead of pointing at empty addresses.
 from __future__ import annotations
 
 import json
+import weakref
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from databright.chain.artifacts import load_artifacts
 from databright.chain.connection import Chain
@@ -30,7 +32,7 @@ class Deployment:
 
 
 # The embedded chain lives in this process only, so its deployment is remembered here.
-_embedded_deployments: dict[int, Deployment] = {}
+_embedded_deployments: weakref.WeakKeyDictionary[Any, Deployment] = weakref.WeakKeyDictionary()
 
 
 def _record_path(chain_id: int) -> Path:
@@ -66,7 +68,7 @@ def deploy(chain: Chain, record: bool = True) -> Deployment:
         block=int(chain.w3.eth.block_number),
     )
     if chain.embedded:
-        _embedded_deployments[id(chain.w3)] = deployment
+        _embedded_deployments[chain.w3] = deployment
     elif record:
         path = _record_path(deployment.chain_id)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,8 +78,8 @@ def deploy(chain: Chain, record: bool = True) -> Deployment:
 
 def load_deployment(chain: Chain) -> Deployment:
     """The deployment recorded for this chain, checked to still be there."""
-    if chain.embedded and id(chain.w3) in _embedded_deployments:
-        return _embedded_deployments[id(chain.w3)]
+    if chain.embedded and chain.w3 in _embedded_deployments:
+        return _embedded_deployments[chain.w3]
     path = _record_path(chain.chain_id)
     if chain.embedded or not path.exists():
         raise ConfigError(f"no deployment recorded for chain {chain.chain_id}: run `databright deploy`")
