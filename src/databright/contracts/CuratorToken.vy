@@ -9,6 +9,7 @@
      Storage is packed by hand because every slot touched costs 2,100-22,100 gas:
        _account[a]   = balance (low 128 bits) | withdrawn dividends (high 128 bits)
        _checkpoint   = fromBlock (high 48 bits) | votes (low 208 bits)
+       _supplyAndPaid = total supply (low 96 bits) | ether distributed (high 160 bits)
      Votes follow ERC-5805: tokens vote only once their holder has chosen a delegate
      (possibly itself). The total supply is capped at 2**96 - 1 so that vote tallies in
      the association fit in 96 bits.
@@ -42,6 +43,7 @@ event DividendWithdrawn:
 
 MAGNITUDE: constant(uint256) = 2**128
 SUPPLY_CAP: constant(uint256) = 2**96 - 1
+LOW96: constant(uint256) = 2**96 - 1
 LOW128: constant(uint256) = 2**128 - 1
 SUPPLY_KEY: constant(address) = empty(address)
 
@@ -50,7 +52,9 @@ symbol: public(String[16])
 decimals: public(constant(uint8)) = 18
 ASSOCIATION: public(immutable(address))
 
-totalSupply: public(uint256)
+# total supply (low 96 bits) | total ether ever distributed (high 160 bits): distribute()
+# needs both, and the slot is already non-zero when it runs, so paying costs no fresh slot
+_supplyAndPaid: uint256
 allowance: public(HashMap[address, HashMap[address, uint256]])
 delegates: public(HashMap[address, address])
 
@@ -62,7 +66,6 @@ _numCheckpoints: HashMap[address, uint256]
 
 _dividendPerShare: uint256
 _corrections: HashMap[address, int256]
-totalDistributed: public(uint256)
 
 
 @deploy
@@ -77,6 +80,24 @@ def __init__(name_: String[64], symbol_: String[16], association: address):
 
 
 # ---------------------------------------------------------------- ERC-20
+
+@view
+@external
+def totalSupply() -> uint256:
+    """
+    @notice All shares in existence.
+    """
+    return self._supplyAndPaid & LOW96
+
+
+@view
+@external
+def totalDistributed() -> uint256:
+    """
+    @notice All ether ever paid to the shareholders through distribute() (wei).
+    """
+    return self._supplyAndPaid >> 96
+
 
 @view
 @external
@@ -130,9 +151,11 @@ def mint(to: address, amount: uint256):
     """
     assert msg.sender == ASSOCIATION, "token: caller is not the association"
     assert to != empty(address), "token: mint to zero address"
-    supply: uint256 = self.totalSupply + amount
+    packed: uint256 = self._supplyAndPaid
+    supply: uint256 = (packed & LOW96) + amount
     assert supply <= SUPPLY_CAP, "token: supply cap exceeded"
-    self.totalSupply = supply
+    # unchecked: the new supply fits the low 96 bits (asserted), the paid part is kept
+    self._supplyAndPaid = unsafe_add(packed & ~LOW96, supply)
     # unchecked: the balance is at most the supply, which is below 2**96
     self._account[to] = unsafe_add(self._account[to], amount)
     self._corrections[to] -= convert(self._dividendPerShare * amount, int256)
@@ -325,11 +348,14 @@ def __default__():
 @internal
 @payable
 def _distribute():
-    supply: uint256 = self.totalSupply
+    packed: uint256 = self._supplyAndPaid
+    supply: uint256 = packed & LOW96
     assert supply > 0, "token: no shares to pay"
     assert msg.value > 0, "token: nothing to distribute"
     self._dividendPerShare += msg.value * MAGNITUDE // supply
-    self.totalDistributed += msg.value
+    # checked: adding in the high 160 bits overflows uint256 exactly when the ether total
+    # would pass 2**160 wei, which no chain holds
+    self._supplyAndPaid = packed + (msg.value << 96)
     log DividendsDistributed(sender=msg.sender, weiAmount=msg.value)
 
 
