@@ -32,7 +32,7 @@ $(ANVIL) $(CAST):
 	touch $(ANVIL) $(CAST)
 
 demo: setup
-	$(BIN)/databright demo
+	$(BIN)/databright --rpc embedded demo
 
 test: setup
 	$(BIN)/ruff check src tests bench

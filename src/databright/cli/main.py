@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from typing import Annotated
@@ -13,7 +14,8 @@ from databright.chain.connection import connect
 from databright.chain.deployment import deploy as deploy_market
 from databright.chain.node import forget_node, start_node, stop_node
 from databright.cli import data_market
-from databright.cli.common import Options, console, errors_to_exit, market
+from databright.cli.common import Options, console, err_console, errors_to_exit
+from databright.market import Market
 from databright.market.units import format_amount
 
 app = typer.Typer(
@@ -102,11 +104,21 @@ def mine(ctx: typer.Context, blocks: Annotated[int, typer.Argument(help="Blocks 
 
 @app.command()
 @errors_to_exit
-def demo(ctx: typer.Context) -> None:
-    """Run the whole market end to end and print what happened."""
+def demo(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary (the story goes to stderr).")] = False,
+) -> None:
+    """Run the whole market end to end on a fresh deployment and print what happened.
+
+    The embedded chain is used unless --rpc names a node.
+    """
     from databright.demo import run_demo
 
-    run_demo(market(ctx), console)
+    opts: Options = ctx.find_root().obj
+    chain = connect(opts.rpc or "embedded", opts.account)
+    result = run_demo(Market(chain, deploy_market(chain)), err_console if as_json else console)
+    if as_json:
+        print(json.dumps(result.summary(), indent=2))
 
 
 if __name__ == "__main__":

@@ -53,6 +53,17 @@ class DataMarketDemo:
     dividends_paid_wei: int = 0
     dividends_withdrawn_wei: int = 0
 
+    def summary(self) -> dict[str, Any]:
+        """The machine-readable account of the run (`databright demo --json`)."""
+        return {
+            "chain": {"chain_id": self.chain_id, "association": self.association},
+            "requests": [{"database": self.database, "token": self.token, "entries": self.entries}],
+            "proposals": {"accepted": self.accepted, "rejected": self.rejected},
+            "refusals": self.refusals,
+            "payments": {"data_fee_wei": self.dividends_paid_wei,
+                         "dividends_withdrawn_wei": self.dividends_withdrawn_wei},
+        }
+
 
 def _dataset_bytes(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> bytes:
     buf = io.BytesIO()

@@ -1,0 +1,36 @@
+"""The store's exception family.
+
+It hangs off the project root (`DataBrightError`) so the CLI's one catch-all keeps working,
+and it is defined here rather than in `databright.errors` so the store stays self-contained.
+The exit codes follow the CLI's convention: 2 for something the caller asked for that cannot
+be (an unknown CID, a blob over the limit) and 5 for data that failed its check, which is
+never the caller's fault and must never be confused with it.
+"""
+
+from __future__ import annotations
+
+from databright.errors import DataBrightError
+
+
+class StoreError(DataBrightError):
+    """The blob store could not do what was asked (bad key file, unreadable format, ...)."""
+
+    exit_code = 2
+
+
+class IntegrityError(StoreError):
+    """A stored blob failed authentication or its CID check; its data was not returned."""
+
+    exit_code = 5
+
+
+class BlobNotFound(StoreError):
+    """No blob is stored under this CID."""
+
+    exit_code = 2
+
+
+class BlobTooLarge(StoreError):
+    """An upload exceeded the store's size limit; nothing of it was kept."""
+
+    exit_code = 2

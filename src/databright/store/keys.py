@@ -1,0 +1,113 @@
+"""The store's master key: one 32-byte file per store, created on first start, never in the repo.
+
+The master key never encrypts blob data itself. Every blob gets a fresh random data key, and
+the master key only wraps (AES-256-GCM) those data keys into the blob headers. This keeps the
+master key's usage count tiny (one wrap per blob, so random 96-bit nonces are safe) and would
+let a later key rotation rewrap headers without touching the data.
+
+The key file lives in the store's data folder with mode 0600 and the folder itself is 0700.
+Creation must be race-free because two processes may open a fresh store at the same moment:
+each writes its candidate key to a private temp file and hard-links it to the final name, which
+fails if the name exists, so exactly one key wins and everyone reads that one. A reader never
+sees a half-written key file because the link only happens after the data is on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from databright.store._fsutil import fsync_dir
+from databright.store.errors import IntegrityError, StoreError
+
+KEY_FILE = "master.key"
+KEY_BYTES = 32
+KEY_ID_BYTES = 8
+WRAP_NONCE_BYTES = 12
+WRAPPED_BYTES = WRAP_NONCE_BYTES + KEY_BYTES + 16  # nonce, data key, GCM tag
+
+
+class MasterKey:
+    """A loaded master key. Its repr never shows the key."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise StoreError(f"a master key has {KEY_BYTES} bytes, got {len(key)}")
+        self._aead = AESGCM(key)
+        # The id goes into every blob header so that a store opened with the wrong key file
+        # can say so plainly instead of reporting every blob as tampered.
+        self.key_id = hmac.new(key, b"databright store master key id v1", hashlib.sha256).digest()[:KEY_ID_BYTES]
+
+    def __repr__(self) -> str:
+        return f"MasterKey(id={self.key_id.hex()})"
+
+    def wrap(self, data_key: bytes, aad: bytes) -> bytes:
+        """Encrypts a data key; `aad` (the rest of the blob header) is bound to it."""
+        if len(data_key) != KEY_BYTES:
+            raise ValueError("data keys are 32 bytes")
+        nonce = os.urandom(WRAP_NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, data_key, aad)
+
+    def unwrap(self, wrapped: bytes, aad: bytes) -> bytes:
+        """Decrypts a wrapped data key; a changed key or header raises IntegrityError."""
+        if len(wrapped) != WRAPPED_BYTES:
+            raise IntegrityError(f"wrapped data key has {len(wrapped)} bytes, expected {WRAPPED_BYTES}")
+        try:
+            key = self._aead.decrypt(wrapped[:WRAP_NONCE_BYTES], wrapped[WRAP_NONCE_BYTES:], aad)
+        except InvalidTag as exc:
+            raise IntegrityError("blob header failed authentication (wrapped key or header changed)") from exc
+        if len(key) != KEY_BYTES:  # pragma: no cover - only a forger holding the master key gets here
+            raise IntegrityError("wrapped data key has the wrong length")
+        return key
+
+
+def load_or_create(folder: Path) -> MasterKey:
+    """The master key of the store in `folder`, generated on first use."""
+    path = folder / KEY_FILE
+    try:
+        return _load(path)
+    except FileNotFoundError:
+        pass
+    fd, tmp = tempfile.mkstemp(prefix=".master.key.", suffix=".tmp", dir=folder)  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(os.urandom(KEY_BYTES))
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created the key first: everyone uses that one
+        else:
+            fsync_dir(folder)
+    finally:
+        os.unlink(tmp)
+    return _load(path)
+
+
+def _load(path: Path) -> MasterKey:
+    """Reads the key file, refusing one that others could read (as ssh does with private keys)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise StoreError(f"{path} is not a regular file")
+        if info.st_mode & 0o077:
+            raise StoreError(
+                f"{path} is accessible by other users (mode {stat.S_IMODE(info.st_mode):04o}); "
+                f"run `chmod 600 {path}`"
+            )
+        key = os.read(fd, KEY_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(key) != KEY_BYTES:
+        raise StoreError(f"{path} holds {len(key)} bytes; a master key has {KEY_BYTES}")
+    return MasterKey(key)
+

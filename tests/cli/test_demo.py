@@ -1,0 +1,46 @@
+"""`databright demo`: the data-market story, checked against the chain it ran on."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from databright.chain.connection import connect, reset_embedded
+from databright.chain.contracts import CuratorToken, Database
+from databright.cli.main import app
+
+
+def _demo(*rpc: str) -> dict[str, object]:
+    result = CliRunner().invoke(app, [*rpc, "demo", "--json"])
+    assert result.exit_code == 0, result.output
+    start = result.stdout.index("{")
+    summary: dict[str, object] = json.loads(result.stdout[start:])
+    return summary
+
+
+@pytest.fixture(params=["embedded", pytest.param("anvil", marks=pytest.mark.anvil)])
+def rpc(request: pytest.FixtureRequest) -> str:
+    reset_embedded()
+    return "embedded" if request.param == "embedded" else str(request.getfixturevalue("anvil_rpc"))
+
+
+def test_demo_summary_matches_the_chain(rpc: str) -> None:
+    s = _demo("--rpc", rpc)
+    assert s["proposals"] == {"accepted": [1, 2], "rejected": [3, 4]}
+    refusals = " | ".join(s["refusals"])  # type: ignore[arg-type]
+    for reason in ("shares above the request's maximum", "already voted", "no voting power at the snapshot",
+                   "voting not over", "cid already registered"):
+        assert reason in refusals
+    [req] = s["requests"]  # type: ignore[misc]
+    chain = connect(rpc)
+    db = Database(chain, req["database"])
+    assert db.entry_count() == req["entries"] == 2
+    token = CuratorToken(chain, req["token"])
+    payments = s["payments"]
+    assert token.total_distributed() == payments["data_fee_wei"]  # type: ignore[index]
+    holders = token.holders()
+    assert sum(token.withdrawn(h) for h in holders) == payments["dividends_withdrawn_wei"]  # type: ignore[index]
+    assert payments["data_fee_wei"] - len(holders) <= payments["dividends_withdrawn_wei"]  # type: ignore[index,operator]
+    assert all(token.withdrawable(h) == 0 for h in holders)
