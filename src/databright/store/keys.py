@@ -101,8 +101,7 @@ def _load(path: Path) -> MasterKey:
             raise StoreError(f"{path} is not a regular file")
         if info.st_mode & 0o077:
             raise StoreError(
-                f"{path} is accessible by other users (mode {stat.S_IMODE(info.st_mode):04o}); "
-                f"run `chmod 600 {path}`"
+                f"{path} is accessible by other users (mode {stat.S_IMODE(info.st_mode):04o}); run `chmod 600 {path}`"
             )
         key = os.read(fd, KEY_BYTES + 1)
     finally:
@@ -110,4 +109,3 @@ def _load(path: Path) -> MasterKey:
     if len(key) != KEY_BYTES:
         raise StoreError(f"{path} holds {len(key)} bytes; a master key has {KEY_BYTES}")
     return MasterKey(key)
-

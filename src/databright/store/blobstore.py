@@ -1,0 +1,252 @@
+"""`BlobStore`: content-addressed, encrypted at rest, every read checked against its CID.
+
+A blob is named by the CID of its plaintext (CIDv1, raw, sha2-256), so a name is a promise about
+the content and the store keeps it: uploads are hashed while they are encrypted and published
+under the resulting CID only at the end, and downloads are decrypted and hashed on the fly and
+fail with IntegrityError rather than hand out bytes that do not match the name.
+
+Memory stays flat whatever the blob size: data moves one segment (1 MiB by default) at a time.
+The read APIs differ in when they release data, so that no caller can take a bad blob for a
+good one by accident:
+
+* `get_bytes` returns only after the whole blob is verified (for blobs that fit in memory);
+* `read_to` writes to a temp file next to the destination and renames it into place only
+  after the whole blob is verified, so the destination holds the full, checked blob or is
+  untouched;
+* `open_stream` yields segments as they are authenticated (each one is AES-GCM checked, so
+  it comes from this store's master key and is in its place), but whether the blob as a whole
+  matches its CID is known only at the end. It withholds the final segment until the hash has
+  been checked and raises IntegrityError instead, so a consumer that reads to the end never
+  finishes on a mismatch; one that acts on early segments must be ready to roll back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, Protocol, Self, runtime_checkable
+
+from databright.config import home
+from databright.store._fsutil import StreamingWriter, read_exact
+from databright.store.backend import BlobBackend, Chunk, canonical_cid, cid_digest, cid_text
+from databright.store.crypto import (
+    DEFAULT_SEGMENT_SIZE,
+    HEADER_BYTES,
+    Opener,
+    Sealer,
+    check_segment_size,
+    plaintext_size,
+    split_segments,
+)
+from databright.store.errors import BlobTooLarge, IntegrityError
+from databright.store.keys import load_or_create
+from databright.store.local import LocalBackend
+from databright.store.pipeline import Pipelined, PipelinedSha256
+
+
+@runtime_checkable
+class Readable(Protocol):
+    """Anything with a binary `read(n)`: open files, sockets' makefile(), BytesIO."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+class BlobStore:
+    """The encrypted content-addressed blob store (library API; see the module docstring)."""
+
+    def __init__(
+        self,
+        root: Path | None = None,
+        backend: BlobBackend | None = None,
+        max_blob_bytes: int | None = None,
+        *,
+        segment_size: int = DEFAULT_SEGMENT_SIZE,
+    ) -> None:
+        """Opens (creating on first use) the store in `root`, default ``home() / "store"``.
+
+        `root` holds the master key, and the blobs too unless another `backend` is given.
+        `segment_size` only affects new uploads; reads take it from each blob's header.
+        """
+        if max_blob_bytes is not None and max_blob_bytes < 0:
+            raise ValueError("max_blob_bytes must be >= 0")
+        self.root = Path(root) if root is not None else home() / "store"
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.max_blob_bytes = max_blob_bytes
+        self.segment_size = check_segment_size(segment_size)
+        self._master = load_or_create(self.root)
+        self.backend = backend if backend is not None else LocalBackend(self.root / "blobs")
+
+    def __repr__(self) -> str:
+        return f"BlobStore(root={str(self.root)!r}, backend={self.backend!r})"
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def put_bytes(self, data: Chunk) -> str:
+        """Stores `data`; returns its CID."""
+        view = memoryview(data).cast("B")
+        self._check_limit(len(view))
+        step = self.segment_size
+        return self.put_stream(view[i : i + step] for i in range(0, len(view), step))
+
+    def put_file(self, path: Path | str) -> str:
+        """Stores the content of the file at `path`; returns its CID."""
+        with open(path, "rb", buffering=0) as source:
+            self._check_limit(os.fstat(source.fileno()).st_size)
+            return self.put_stream(source)
+
+    def put_stream(self, source: Iterable[Chunk] | Readable) -> str:
+        """Stores a stream (an iterable of byte chunks, or a binary file); returns its CID.
+
+        The stream is read once, hashed and encrypted as it goes, never held in memory. If it
+        raises, or passes `max_blob_bytes` (BlobTooLarge), nothing of it is kept.
+        """
+        chunks = _chunks(source, self.segment_size)
+        sealer = Sealer(self._master, self.segment_size)
+        digest = PipelinedSha256()
+        total = 0
+        with self.backend.stage() as staged:
+            write = Pipelined(staged.write)
+            try:
+                write(sealer.header)
+                for segment, last in split_segments(chunks, self.segment_size):
+                    total += len(segment)
+                    self._check_limit(total)
+                    digest.update(segment)
+                    write(sealer.seal(segment, last))
+                cid = cid_text(digest.digest())
+                write.wait()
+            finally:
+                write.drain()  # a failed upload must not be written to while it is aborted
+                digest.update.drain()
+            staged.commit(cid)
+        return cid
+
+    def _check_limit(self, size: int) -> None:
+        if self.max_blob_bytes is not None and size > self.max_blob_bytes:
+            raise BlobTooLarge(f"blob exceeds the store's limit of {self.max_blob_bytes} bytes")
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def get_bytes(self, cid: str) -> bytes:
+        """The whole blob, returned only once verified against `cid`. For blobs that fit in memory."""
+        with self.open_stream(cid) as segments:
+            return b"".join([*segments])
+
+    def read_to(self, cid: str, dest: Path | str) -> int:
+        """Writes the blob to `dest` (replacing it) only once verified; returns its size.
+
+        On any error `dest` is left as it was. The file gets mode 0600, as the data was private
+        enough to encrypt. A process killed mid-read may leave ``.<name>.*.part`` next to `dest`.
+        """
+        dest = Path(dest)
+        with self.open_stream(cid) as segments:  # BlobNotFound before any file is made
+            fd, temp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+            try:
+                writer = StreamingWriter(fd)
+                write = Pipelined(writer.write)
+                try:
+                    for segment in segments:
+                        write(segment)
+                    write.wait()
+                    os.fsync(fd)
+                finally:
+                    write.drain()  # never close the descriptor under a write in flight
+                    os.close(fd)
+                os.replace(temp, dest)
+                size = writer.written
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
+                raise
+        return size
+
+    def open_stream(self, cid: str) -> BlobStream:
+        """The blob's plaintext as an iterator of segments (see the caveat in the module docstring).
+
+        Raises BlobNotFound, CidError or a header error here; IntegrityError may also come from
+        any step of the iteration, at the latest instead of the final segment. Close it (or use
+        it as a context manager) if you stop early.
+        """
+        name = canonical_cid(cid)
+        stream = self.backend.open(name)
+        try:
+            opener = Opener(read_exact(stream, HEADER_BYTES), self._master, name)
+        except BaseException:
+            stream.close()
+            raise
+        return BlobStream(name, stream, opener)
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def exists(self, cid: str) -> bool:
+        return self.backend.exists(canonical_cid(cid))
+
+    def size(self, cid: str) -> int:
+        """The plaintext size, from the stored size and the header (no full read, no verification)."""
+        name = canonical_cid(cid)
+        with self.open_stream(name) as segments:
+            segment_size = segments.segment_size
+        return plaintext_size(self.backend.stored_size(name), segment_size)
+
+    def delete(self, cid: str) -> bool:
+        """Removes the blob; returns whether it was there."""
+        return self.backend.delete(canonical_cid(cid))
+
+    def list(self) -> Iterator[str]:
+        """The CIDs of all stored blobs, in no particular order."""
+        return self.backend.list()
+
+
+class BlobStream:
+    """Verified plaintext segments of one blob; closes the backend stream when done."""
+
+    def __init__(self, cid: str, stream: BinaryIO, opener: Opener) -> None:
+        self.cid = cid
+        self.segment_size = opener.segment_size
+        self._stream = stream
+        self._segments = opener.read_segments(stream)
+        self._expected = cid_digest(cid)
+        self._digest = PipelinedSha256()
+        self._done = False
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._done:
+            raise StopIteration
+        try:
+            segment, last = next(self._segments)
+        except BaseException:  # IntegrityError, I/O errors, and a (never expected) early end alike
+            self.close()
+            raise
+        self._digest.update(segment)
+        if last:
+            self.close()
+            if self._digest.digest() != self._expected:
+                raise IntegrityError(f"{self.cid}: content does not match its CID")
+        return segment
+
+    def close(self) -> None:
+        self._done = True
+        self._segments.close()
+        self._stream.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _chunks(source: Iterable[Chunk] | Readable, size: int) -> Iterable[Chunk]:
+    """Chunks of a stream source. A file is read in `size` blocks, never iterated (that gives lines)."""
+    if isinstance(source, Readable):
+        return iter(lambda: source.read(size), b"")
+    return source
