@@ -43,6 +43,7 @@ class NodeInfo:
     port: int
     rpc: str
     state_file: str
+    accounts_file: str = ""
 
 
 def _record() -> Path:
@@ -91,13 +92,15 @@ def start_node(
     state_file = state_dir / "state.json"
     if fresh and state_file.exists():
         state_file.unlink()
-    log = (state_dir / "anvil.log").open("ab")
+    # --config-out writes the dev accounts' keys where this node's users can sign with them
     cmd = [str(anvil_path()), "--port", str(port), "--host", "127.0.0.1",
-           "--state", str(state_file), "--state-interval", "1"]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+           "--state", str(state_file), "--state-interval", "1", "--config-out", str(state_dir / "accounts.json")]
+    with (state_dir / "anvil.log").open("ab") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     rpc = f"http://127.0.0.1:{port}"
     _wait_ready(rpc, proc)
-    info = NodeInfo(pid=proc.pid, port=port, rpc=rpc, state_file=str(state_file))
+    info = NodeInfo(pid=proc.pid, port=port, rpc=rpc, state_file=str(state_file),
+                    accounts_file=str(state_dir / "accounts.json"))
     _record().write_text(json.dumps(info.__dict__))
     return info, proc
 
