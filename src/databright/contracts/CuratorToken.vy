@@ -44,6 +44,10 @@ event DividendWithdrawn:
 MAGNITUDE: constant(uint256) = 2**128
 SUPPLY_CAP: constant(uint256) = 2**96 - 1
 LOW96: constant(uint256) = 2**96 - 1
+# Dividends need at least one whole share outstanding. Then the accumulator grows by at most
+# 2**128 / 10**18 (about 2**68.2) per wei paid, so `_dividendPerShare * amount` (amount < 2**96)
+# stays below 2**255 (an int256) until about 2**90.8 wei (~2.1e9 ether) has been paid.
+MIN_DIVIDEND_SUPPLY: constant(uint256) = 10**18
 LOW128: constant(uint256) = 2**128 - 1
 SUPPLY_KEY: constant(address) = empty(address)
 
@@ -350,7 +354,7 @@ def __default__():
 def _distribute():
     packed: uint256 = self._supplyAndPaid
     supply: uint256 = packed & LOW96
-    assert supply > 0, "token: no shares to pay"
+    assert supply >= MIN_DIVIDEND_SUPPLY, "token: less than one share to pay"
     assert msg.value > 0, "token: nothing to distribute"
     self._dividendPerShare += msg.value * MAGNITUDE // supply
     # checked: adding in the high 160 bits overflows uint256 exactly when the ether total
