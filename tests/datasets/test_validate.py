@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 
 from databright.cid import cid_for_bytes
 from databright.datasets import DatasetError, DatasetSpec, load_canonical, row_hashes, validate_file
+from databright.datasets.writers import write_dataset
 from databright.errors import ConfigError
 
 SPEC = DatasetSpec(name="tiny", feature_shape=(2, 2), dtype="float64", labels=(0, 1, 2), min_samples=3,
@@ -23,21 +23,7 @@ Y = np.array([0, 1, 2, 0, 1, 2])
 
 
 def write(path: Path, x: Any = X, y: Any = Y) -> Path:
-    x, y = np.asarray(x), np.asarray(y)
-    if path.suffix == ".npz":
-        np.savez(path, x=x, y=y)
-        return path
-    flat = x.reshape(len(y), -1)
-    cols = ["label", *(f"f{i}" for i in range(flat.shape[1]))]
-    if path.suffix == ".csv":
-        with path.open("w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(cols)
-            w.writerows([[int(lab), *row] for lab, row in zip(y, flat, strict=True)])
-    else:
-        data = {"label": pa.array(y)} | {c: pa.array(flat[:, i]) for i, c in enumerate(cols[1:])}
-        pq.write_table(pa.table(data), path)
-    return path
+    return write_dataset(path, np.asarray(x), np.asarray(y))
 
 
 @pytest.mark.parametrize("suffix", [".npz", ".csv", ".parquet"])
