@@ -41,6 +41,9 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/gas.py
+	$(BIN)/python bench/store_lib.py
+	$(BIN)/python bench/store.py
+	$(BIN)/python bench/valuation.py
 
 lint: setup
 	$(BIN)/ruff check src tests bench

@@ -31,7 +31,8 @@ def test_demo_summary_matches_the_chain(rpc: str) -> None:
     assert s["proposals"] == {"accepted": [1, 2], "rejected": [3, 4]}
     refusals = " | ".join(s["refusals"])  # type: ignore[arg-type]
     for reason in ("shares above the request's maximum", "already voted", "no voting power at the snapshot",
-                   "voting not over", "cid already registered"):
+                   "voting not over", "cid already registered", "mallory.csv, row 17, column f5: non-finite value",
+                   "store server refused (403)"):
         assert reason in refusals
     [req] = s["requests"]  # type: ignore[misc]
     chain = connect(rpc)

@@ -10,13 +10,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
 from databright.errors import DataBrightError
 from databright.market import Market
+
+if TYPE_CHECKING:
+    from databright.store.client import StoreClient
 
 console = Console()
 err_console = Console(stderr=True)
@@ -29,6 +32,7 @@ R = TypeVar("R")
 class Options:
     rpc: str | None
     account: str
+    store: str | None = None
 
 
 def errors_to_exit(fn: Callable[P, R]) -> Callable[P, R]:
@@ -47,10 +51,22 @@ def errors_to_exit(fn: Callable[P, R]) -> Callable[P, R]:
 
 def market(ctx: typer.Context) -> Market:
     """The market as the account chosen by --account, on the chain chosen by --rpc."""
-    opts = ctx.find_root().obj
-    if not isinstance(opts, Options):
-        opts = Options(None, "0")
+    opts = options(ctx)
     return Market.open(opts.rpc, opts.account)
+
+
+def options(ctx: typer.Context) -> Options:
+    opts = ctx.find_root().obj
+    return opts if isinstance(opts, Options) else Options(None, "0")
+
+
+def store_client(ctx: typer.Context, m: Market) -> StoreClient:
+    """A store client signing as the acting account (its key comes from the dev chain)."""
+    from databright.chain.keys import signer
+    from databright.store.client import StoreClient
+    from databright.store.service import store_url
+
+    return StoreClient(store_url(options(ctx).store), signer(m.chain))
 
 
 def short(address: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -9,10 +10,12 @@ from rich.table import Table
 from web3 import Web3
 
 from databright.chain.contracts import ProposalKind, Rules
-from databright.cid import cid_from_digest
-from databright.cli.common import console, errors_to_exit, market, short
+from databright.cid import cid_from_digest, digest_from_cid
+from databright.cli.common import console, errors_to_exit, market, short, store_client
+from databright.datasets import DatasetSpec
 from databright.errors import ConfigError
 from databright.market import Holding
+from databright.market.data import publish_spec
 from databright.market.units import format_amount, parse_amount
 
 request_app = typer.Typer(help="Open and inspect data requests.", no_args_is_help=True)
@@ -47,18 +50,35 @@ def _curators(pairs: list[str]) -> dict[str, int]:
 def request_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Name of the request (and of its share token).")],
-    spec: Annotated[str, typer.Option(help="CID (CIDv1 raw sha2-256) of the request's spec.")],
+    spec: Annotated[str, typer.Option(help="The spec: a JSON file (uploaded to the store) or the CID of one stored.")],
     curator: Annotated[list[str], typer.Option(help="Bootstrap curator as ADDRESS=SHARES; repeat.")],
+    validation: Annotated[Path | None, typer.Option(
+        help="Validation set (checked against the spec, uploaded encrypted; for curators and coordinators).")] = None,
     symbol: Annotated[str, typer.Option(help="Ticker of the share token.")] = "DATA",
     quorum: Annotated[str, typer.Option(help="Votes cast needed, % of shares at the snapshot.")] = "20",
     approval: Annotated[str, typer.Option(help="Share of votes cast that must say yes, %.")] = "50.01",
     period: Annotated[int, typer.Option(help="Voting period in blocks.")] = 10,
     max_shares: Annotated[str, typer.Option(help="Most shares one proposal may ask for.")] = "1000",
 ) -> None:
-    """Open a data request with its bootstrap curators and voting rules."""
+    """Open a data request with its spec, validation set, bootstrap curators and voting rules."""
     rules = Rules(_percent_to_bps(quorum, "quorum"), _percent_to_bps(approval, "approval"), period,
                   parse_amount(max_shares, "max shares"))
-    info = market(ctx).create_request(name, symbol, spec, _curators(curator), rules)
+    curators = _curators(curator)
+    m = market(ctx)
+    spec_path = Path(spec)
+    if spec_path.is_file():
+        parsed = DatasetSpec.from_bytes(spec_path.read_bytes(), source=str(spec_path))
+        with store_client(ctx, m) as store:
+            spec_cid, parsed = publish_spec(store, parsed, validation)
+        if parsed.validation_cid:
+            console.print(f"validation set stored as {parsed.validation_cid}")
+        console.print(f"spec stored as {spec_cid}")
+    elif validation is not None:
+        raise ConfigError("--validation needs --spec to be a JSON file (the spec names the validation set)")
+    else:
+        digest_from_cid(spec)  # a stored spec named by its CID; refuse anything else clearly
+        spec_cid = spec
+    info = m.create_request(name, symbol, spec_cid, curators, rules)
     console.print(f"request #{info.index} [bold]{info.name}[/] opened: database {info.database}, "
                   f"token {info.token} ({info.symbol})")
 

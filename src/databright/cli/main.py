@@ -13,7 +13,7 @@ from rich.table import Table
 from databright.chain.connection import connect
 from databright.chain.deployment import deploy as deploy_market
 from databright.chain.node import forget_node, start_node, stop_node
-from databright.cli import data_market
+from databright.cli import data, data_market
 from databright.cli.common import Options, console, err_console, errors_to_exit
 from databright.market import Market
 from databright.market.units import format_amount
@@ -24,6 +24,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 data_market.register(app)
+app.add_typer(data.data_app, name="data")
+app.add_typer(data.store_app, name="store")
 
 
 @app.callback()
@@ -36,8 +38,11 @@ def main(
     account: Annotated[str, typer.Option(
         "--account", "-a", envvar="DATABRIGHT_ACCOUNT",
         help="Act as this account: an index into the node's accounts or an address.")] = "0",
+    store: Annotated[str | None, typer.Option(
+        envvar="DATABRIGHT_STORE",
+        help="URL of the store server. Default: a running `databright store serve`, else port 8600.")] = None,
 ) -> None:
-    ctx.obj = Options(rpc, account)
+    ctx.obj = Options(rpc, account, store)
 
 
 @app.command()

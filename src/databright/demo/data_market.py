@@ -1,41 +1,37 @@
-"""The data-market part of the demo, on the bundled scikit-learn digits.
+"""The data-market part of the demo, on real data in the encrypted store.
 
 Roles are the chain's funded dev accounts: an initiator, three bootstrap curators, four
-contributors. Each contributor's slice of the digits is serialised canonically and named by
-its CID (the encrypted store that will hold these bytes arrives with the next part of the
-product). What the demo shows is what the contracts did: every number printed is read back
-from the chain, not computed on the side.
+contributors and one whose file is malformed. Each contribution is a file (npz, csv or
+parquet) that goes validate → encrypt and upload → propose; curators read the data through
+the store with their on-chain right before they vote. Every number printed is read back from
+the chain or the store, not computed on the side.
 """
 
 from __future__ import annotations
 
-import io
-import json
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
-from sklearn.datasets import load_digits
 
 from databright.chain.contracts import ProposalState, Rules
-from databright.cid import cid_for_bytes, cid_from_digest
-from databright.errors import ContractRevert
+from databright.cid import cid_from_digest
+from databright.datasets import DatasetError
+from databright.datasets.summary import summarize
+from databright.datasets.writers import write_dataset
+from databright.demo.environment import SPEC, DemoStore, demo_store, split_digits
+from databright.errors import ContractRevert, DataBrightError
 from databright.market import Market
+from databright.market.data import proposal_data, publish_spec, submit
 from databright.market.units import UNIT, format_amount
 
-SPEC = {
-    "task": "classification",
-    "name": "handwritten digits 8x8",
-    "feature_shape": [64],
-    "dtype": "float64",
-    "labels": list(range(10)),
-    "formats": [".npz", ".csv", ".parquet"],
-    "min_samples": 50,
-}
 VOTING_PERIOD = 40
 CURATOR_SHARES = (100, 60, 40)
+CONTRIBUTORS = (("alice", ".npz", 30), ("bob", ".csv", 30), ("carol", ".parquet", 90), ("dave", ".npz", 30))
 
 
 @dataclass
@@ -64,58 +60,78 @@ class DataMarketDemo:
                          "dividends_withdrawn_wei": self.dividends_withdrawn_wei},
         }
 
-
-def _dataset_bytes(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, x=np.ascontiguousarray(x, dtype=np.float64), y=np.ascontiguousarray(y, dtype=np.int64))
-    return buf.getvalue()
-
-
-def _refused(console: Console, result: DataMarketDemo, what: str, exc: ContractRevert) -> None:
-    result.refusals.append(f"{what}: {exc.reason}")
-    console.print(f"  [yellow]refused[/] {what}: [italic]{exc.reason}[/]")
+    def refused(self, console: Console, what: str, exc: DataBrightError) -> None:
+        reason = exc.reason if isinstance(exc, ContractRevert) else str(exc)
+        self.refusals.append(f"{what}: {reason}")
+        console.print(f"  [yellow]refused[/] {what}: [italic]{reason}[/]")
 
 
 def run_demo(market: Market, console: Console) -> DataMarketDemo:
-    """Runs the data market end to end and prints a readable account of it."""
+    """Runs the data market end to end on the digits and prints a readable account of it."""
+    with demo_store(market) as store, tempfile.TemporaryDirectory(prefix="databright-demo-") as tmp:
+        return _run(market, store, Path(tmp), console)
+
+
+def _run(market: Market, store: DemoStore, tmp: Path, console: Console) -> DataMarketDemo:
     chain = market.chain
     accounts = chain.accounts()
-    initiator, curators, contributors = accounts[0], accounts[1:4], accounts[4:8]
+    initiator, curators, contributors, mallory = accounts[0], accounts[1:4], accounts[4:8], accounts[8]
+    names = {a: f"curator {i + 1}" for i, a in enumerate(curators)} | {
+        a: n for a, (n, _, _) in zip(contributors, CONTRIBUTORS, strict=True)}
     result = DataMarketDemo(chain.chain_id, market.deployment.association)
     console.rule("[bold]DataBright data market")
-    console.print(f"chain {chain.chain_id} ({chain.rpc}), association {market.deployment.association}")
+    console.print(f"chain {chain.chain_id} ({chain.rpc}), association {market.deployment.association}, "
+                  f"store {store.url}")
 
-    spec_cid = cid_for_bytes(json.dumps(SPEC, sort_keys=True).encode())
+    digits = split_digits(len(CONTRIBUTORS))
+    validation = write_dataset(tmp / "validation.npz", *digits.validation)
+    spec_cid, spec = publish_spec(store.client(initiator), SPEC, validation)
     rules = Rules(quorum_bps=3000, approval_bps=5001, voting_period=VOTING_PERIOD, max_shares=100 * UNIT)
     info = market.as_account(initiator).create_request(
         "digits", "DIGIT", spec_cid, {c: s * UNIT for c, s in zip(curators, CURATOR_SHARES, strict=True)}, rules)
     result.database, result.token = info.database, info.token
-    console.print(f"1. initiator opened request [bold]{info.name}[/]: registry {info.database}, spec {spec_cid}")
+    console.print(f"1. initiator opened request [bold]{info.name}[/]: spec {spec_cid}, "
+                  f"validation set of {len(digits.validation[1])} digits stored encrypted as {spec.validation_cid}")
 
     market.as_account(curators[0]).delegate(info.database)
     market.as_account(curators[1]).delegate(info.database)
     market.as_account(curators[2]).delegate(info.database, curators[0])
     console.print("2. curators 1 and 2 vote themselves; curator 3 delegates its 40 shares to curator 1")
 
-    digits = load_digits()
-    order = np.random.default_rng(7).permutation(len(digits.target))
-    slices = np.array_split(order[:1200], 4)
-    asks = (30, 30, 90, 30)
+    console.print("3. contributors validate, upload (encrypted) and propose their digits:")
     proposals: dict[str, int] = {}
     cids: dict[str, str] = {}
-    console.print("3. contributors propose slices of the digits:")
-    for who, idx, ask, name in zip(contributors, slices, asks, ("alice", "bob", "carol", "dave"), strict=True):
-        cid = cid_for_bytes(_dataset_bytes(digits.data[idx], digits.target[idx]))
-        cids[name] = cid
-        pid = market.as_account(who).propose(info.database, cid, len(idx), ask * UNIT)
-        proposals[name] = pid
-        console.print(f"  proposal {pid}: {name} offers {len(idx)} samples ({cid[:20]}…) for {ask} shares")
+    for who, (name, suffix, ask), (x, y) in zip(contributors, CONTRIBUTORS, digits.contributions, strict=True):
+        path = write_dataset(tmp / f"{name}{suffix}", x, y)
+        sub = submit(market.as_account(who), store.client(who), info.database, path, ask * UNIT)
+        proposals[name], cids[name] = sub.proposal_id, sub.cid
+        console.print(f"  proposal {sub.proposal_id}: {name} sends {path.name} with {sub.samples} samples "
+                      f"({sub.cid[:20]}…) for {ask} shares")
+    bad_x = digits.contributions[0][0][:80].copy()
+    bad_x[17, 5] = np.nan
+    bad = write_dataset(tmp / "mallory.csv", bad_x, digits.contributions[0][1][:80])
+    before = store.blob_count()
+    try:
+        submit(market.as_account(mallory), store.client(mallory), info.database, bad, 10 * UNIT)
+    except DatasetError as exc:
+        result.refused(console, "mallory's malformed file", exc)
+        console.print(f"  nothing was uploaded ({store.blob_count() - before} new blobs) or proposed")
     try:
         market.as_account(contributors[0]).propose(info.database, cids["alice"], 10, 500 * UNIT)
     except ContractRevert as exc:
-        _refused(console, result, "a proposal asking for 500 shares", exc)
+        result.refused(console, "a proposal asking for 500 shares", exc)
 
-    console.print("4. curators vote:")
+    console.print("4. curators read the data through the store, then vote:")
+    for name in ("alice", "carol"):
+        cid, ds = proposal_data(market, store.client(curators[0]), proposals[name])
+        s = summarize(ds)
+        console.print(f"  curator 1 reads {name}'s {cid[:16]}…: {s.samples} samples, labels "
+                      f"{min(s.label_counts.values())}-{max(s.label_counts.values())} per class, "
+                      f"values {s.feature_min:g}..{s.feature_max:g}")
+    try:
+        proposal_data(market, store.client(contributors[1]), proposals["alice"])
+    except DataBrightError as exc:
+        result.refused(console, "bob reading alice's data", exc)
     ballots = {
         "alice": [(0, True, "clean, balanced labels"), (1, True, "looks good")],
         "bob": [(0, True, "useful"), (1, False, "too similar to alice")],
@@ -126,18 +142,15 @@ def run_demo(market: Market, console: Console) -> DataMarketDemo:
             weight = market.as_account(curators[curator]).vote(proposals[name], support, reason)
             console.print(f"  curator {curator + 1} votes {'yes' if support else 'no '} on {name} "
                           f"with {format_amount(weight)} shares: {reason}")
-    try:
-        market.as_account(curators[0]).vote(proposals["alice"], True, "again")
-    except ContractRevert as exc:
-        _refused(console, result, "a second vote by curator 1", exc)
-    try:
-        market.as_account(contributors[3]).vote(proposals["dave"], True, "vote for myself")
-    except ContractRevert as exc:
-        _refused(console, result, "dave voting without shares", exc)
-    try:
-        market.execute(proposals["alice"])
-    except ContractRevert as exc:
-        _refused(console, result, "executing before the vote ends", exc)
+    for what, action in (("a second vote by curator 1", lambda: market.as_account(curators[0]).vote(
+                             proposals["alice"], True, "again")),
+                         ("dave voting without shares", lambda: market.as_account(contributors[3]).vote(
+                             proposals["dave"], True, "vote for myself")),
+                         ("executing before the vote ends", lambda: market.execute(proposals["alice"]))):
+        try:
+            action()
+        except ContractRevert as exc:
+            result.refused(console, what, exc)
 
     chain.mine(VOTING_PERIOD + 1)
     console.print(f"5. voting closed (block {chain.w3.eth.block_number}); executing:")
@@ -153,26 +166,22 @@ def run_demo(market: Market, console: Console) -> DataMarketDemo:
     try:
         market.as_account(contributors[3]).propose(info.database, cids["alice"], 300, 30 * UNIT)
     except ContractRevert as exc:
-        _refused(console, result, "re-proposing alice's registered data", exc)
+        result.refused(console, "re-proposing alice's registered data", exc)
 
     payment = UNIT  # 1 ether: a data fee, as the compute market will pay it
     market.as_account(initiator).distribute(info.database, payment)
     result.dividends_paid_wei = payment
     console.print(f"6. a buyer's data fee of {format_amount(payment)} ETH is paid as dividends in one O(1) call")
-    holders = market.holdings(info.database)
-    for h in holders:
+    for h in market.holdings(info.database):
         if h.withdrawable > 0:
             result.dividends_withdrawn_wei += market.as_account(h.account).withdraw(info.database)
     console.print("7. every shareholder withdraws its dividends")
-
     result.entries = len(market.entries(info.database))
-    _summary(console, market, info.database, contributors, curators)
+    _summary(console, market, info.database, names)
     return result
 
 
-def _summary(console: Console, market: Market, database: str, contributors: list[str], curators: list[str]) -> None:
-    names = {a: f"curator {i + 1}" for i, a in enumerate(curators)}
-    names |= {a: n for a, n in zip(contributors, ("alice", "bob", "carol", "dave"), strict=True)}
+def _summary(console: Console, market: Market, database: str, names: dict[str, str]) -> None:
     supply = market.token(database).total_supply()
     table = Table("holder", "shares", "%", "votes", "dividends withdrawn (ETH)", title="shareholders after the demo")
     for h in market.holdings(database):

@@ -1,0 +1,116 @@
+"""Commands that move real data: `data submit|show|get` and `store serve`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from databright.cli.common import console, errors_to_exit, market, options, store_client
+from databright.datasets.summary import summarize, write_png_grid
+from databright.market.data import proposal_data, submit
+from databright.market.units import parse_amount
+
+data_app = typer.Typer(help="Submit, inspect and fetch datasets (encrypted in the store).", no_args_is_help=True)
+store_app = typer.Typer(help="Run the encrypted store server.", no_args_is_help=True)
+
+
+@data_app.command("submit")
+@errors_to_exit
+def data_submit(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Dataset file: .npz (x, y), .csv or .parquet (label, f0, f1, ...).")],
+    request: Annotated[str, typer.Option(help="The request: index or database address.")],
+    shares: Annotated[str, typer.Option(help="Shares asked for in return.")],
+) -> None:
+    """Validate a dataset against the request's spec, upload it encrypted, and propose it."""
+    m = market(ctx)
+    database = m.resolve_request(request)
+    wanted = parse_amount(shares, "shares")
+    with store_client(ctx, m) as store, Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                                  console=console, transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+        result = submit(m, store, database, file, wanted, step=lambda what: bar.update(task, description=what))
+    p = m.proposal(result.proposal_id)
+    console.print(f"proposal [bold]{result.proposal_id}[/]: {result.samples} samples stored as {result.cid}; "
+                  f"voting open until block {p.deadline}")
+
+
+@data_app.command("show")
+@errors_to_exit
+def data_show(
+    ctx: typer.Context,
+    proposal: Annotated[int, typer.Argument(help="Proposal id.")],
+    png: Annotated[Path | None, typer.Option(help="Where to write a grid of examples (image-shaped data).")] = None,
+) -> None:
+    """Fetch and summarise a proposal's data (needs a right to read it: curator, delegate, contributor)."""
+    m = market(ctx)
+    with store_client(ctx, m) as store:
+        cid, ds = proposal_data(m, store, proposal)
+    s = summarize(ds)
+    console.print(f"proposal {proposal}: {cid}\n{s.samples} samples, features {s.feature_shape}, values "
+                  f"{s.feature_min:g}..{s.feature_max:g} (mean {s.feature_mean:.3g}, std {s.feature_std:.3g})")
+    table = Table("label", "samples", "%", "", title="labels")
+    for label, count in s.label_counts.items():
+        table.add_row(str(label), str(count), f"{100 * count / s.samples:.1f}", "#" * round(40 * count / s.samples))
+    console.print(table)
+    if s.image_shaped:
+        path = png or Path(f"proposal-{proposal}.png")
+        write_png_grid(ds, path)
+        console.print(f"examples written to {path}")
+
+
+@data_app.command("get")
+@errors_to_exit
+def data_get(
+    ctx: typer.Context,
+    cid: Annotated[str, typer.Argument(help="CID of the blob.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
+) -> None:
+    """Download a blob you have a right to read, checked against its CID."""
+    m = market(ctx)
+    with store_client(ctx, m) as store:
+        store.download(cid, output)
+    console.print(f"{cid} written to {output}")
+
+
+@data_app.command("example")
+@errors_to_exit
+def data_example(folder: Annotated[Path, typer.Argument(help="Where to write the files.")] = Path("example")) -> None:
+    """Write a digits spec, a validation set and two contributions to try the market by hand."""
+    from databright.datasets.writers import write_dataset
+    from databright.demo.environment import SPEC, split_digits
+
+    folder.mkdir(parents=True, exist_ok=True)
+    digits = split_digits(2)
+    (folder / "spec.json").write_bytes(SPEC.to_bytes())
+    written = [folder / "spec.json", write_dataset(folder / "validation.npz", *digits.validation)]
+    for path, (x, y) in zip((folder / "alice.csv", folder / "bob.npz"), digits.contributions, strict=True):
+        written.append(write_dataset(path, x, y))
+    console.print("wrote " + ", ".join(str(p) for p in written))
+
+
+@store_app.command("serve")
+@errors_to_exit
+def store_serve(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8600,
+    root: Annotated[Path | None, typer.Option(help="Store folder (default: $DATABRIGHT_HOME/store).")] = None,
+    max_upload_mb: Annotated[int, typer.Option(help="Largest upload accepted, in MB.")] = 2048,
+) -> None:
+    """Serve the store over HTTP; reads are allowed by rights checked on-chain."""
+    from databright.store.server import run_server
+    from databright.store.service import forget_server, record_server
+
+    m = market(ctx)
+    url = f"http://127.0.0.1:{port}"
+    console.print(f"store serving on {url} (chain {m.chain.rpc}); Ctrl-C stops it")
+    record_server(url)
+    try:
+        run_server(m, host="127.0.0.1", port=port, root=root, max_upload_bytes=max_upload_mb * 2**20,
+                   rpc=options(ctx).rpc)
+    finally:
+        forget_server()

@@ -1,0 +1,88 @@
+"""What the demo runs on: a store server in this process, and the digits split among people.
+
+The store is the real one (encrypted blobs, HTTP, signed requests, rights read from the
+chain), served from a thread on a free loopback port, so the demo takes the same path a user
+of `databright store serve` does without anyone starting a server by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.datasets import load_digits
+
+from databright.chain.keys import signer
+from databright.datasets import DatasetSpec
+from databright.market import Market
+from databright.store import BlobStore
+from databright.store.access import ChainAccessPolicy
+from databright.store.client import StoreClient
+from databright.store.server import ServerThread, create_app
+
+SPEC = DatasetSpec(name="handwritten digits 8x8", feature_shape=(64,), dtype="float64",
+                   labels=tuple(range(10)), min_samples=50, max_bytes=16 * 2**20)
+VALIDATION_SAMPLES = 297
+
+
+@dataclass
+class DemoStore:
+    store: BlobStore
+    url: str
+    market: Market
+    clients: dict[str, StoreClient] = field(default_factory=dict)
+
+    def client(self, account: str) -> StoreClient:
+        """A store client signing as `account` (a dev account of the demo's chain), one per account."""
+        if account not in self.clients:
+            self.clients[account] = StoreClient(self.url, signer(self.market.chain, account))
+        return self.clients[account]
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()
+
+    def blob_count(self) -> int:
+        return sum(1 for _ in self.store.list())
+
+
+@contextmanager
+def demo_store(market: Market) -> Iterator[DemoStore]:
+    root = Path(tempfile.mkdtemp(prefix="databright-demo-store-"))
+    server_log = logging.getLogger("databright.store.server")
+    level = server_log.level
+    server_log.setLevel(logging.ERROR)  # the demo prints each refusal itself
+    try:
+        store = BlobStore(root)
+        app = create_app(store, ChainAccessPolicy(market, store=store))
+        with ServerThread(app) as server:
+            demo = DemoStore(store, server.url, market)
+            try:
+                yield demo
+            finally:
+                demo.close()
+    finally:
+        server_log.setLevel(level)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class DigitsSplit:
+    validation: tuple[Any, Any]
+    contributions: list[tuple[Any, Any]]
+
+
+def split_digits(parts: int, seed: int = 7) -> DigitsSplit:
+    """scikit-learn's bundled digits: a held-out validation set, the rest in `parts` slices."""
+    digits = load_digits()
+    order = np.random.default_rng(seed).permutation(len(digits.target))
+    val, rest = order[:VALIDATION_SAMPLES], order[VALIDATION_SAMPLES:]
+    slices = np.array_split(rest, parts)
+    return DigitsSplit((digits.data[val], digits.target[val]), [(digits.data[s], digits.target[s]) for s in slices])

@@ -1,0 +1,207 @@
+"""Who may read which blob: rights held on-chain at the time of the read.
+
+Why a policy object apart from the HTTP server: the rules are the product's privacy promise, so
+they must be testable on their own (no sockets) and swappable (a future ComputeMarket adds
+coordinators). `AccessPolicy.check_read(address, cid)` answers with a `Decision` whose reason
+is shown to the refused caller and written to the server log.
+
+What `ChainAccessPolicy` allows, by what the blob is to the chain:
+
+* a request's SPEC (its CID is the Database's specCid): any signed account, since contributors
+  need it to validate their data before they hold any right;
+* a request's VALIDATION set (the spec's `validation_cid`): curators and delegates with voting
+  power in that request (token.getVotes > 0 now) and approved coordinators;
+* DATA proposed to a request: its contributor (the proposer), curators and delegates with
+  voting power there, approved coordinators;
+* anything else (uploaded, not referenced on-chain): its uploader only.
+
+Whoever uploaded a blob may always read it back: they held its bytes already. Rights are unions:
+a blob that is both data of one request and the spec of another is readable as a spec.
+
+The chain is scanned through events (RequestCreated, ProposalCreated) and only the blocks added
+since the last read are fetched, so a read costs one block-number query plus, for data and
+validation blobs, a getVotes call per request (cached for the current block).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from web3 import Web3
+
+from databright.chain.connection import Chain
+from databright.chain.contracts import CuratorToken, ProposalKind
+from databright.chain.deployment import load_deployment
+from databright.cid import cid_from_digest
+from databright.datasets.spec import DatasetSpec
+from databright.errors import DataBrightError
+from databright.market.client import Market
+from databright.store.backend import canonical_cid, cid_digest
+from databright.store.blobstore import BlobStore
+from databright.store.uploads import UploadIndex
+
+log = logging.getLogger("databright.store.access")
+MAX_SPEC_BYTES = 1 << 20  # a spec is a small JSON document; anything bigger is not parsed
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str
+
+
+class AccessPolicy(Protocol):
+    def check_read(self, address: str, cid: str) -> Decision:
+        """Whether `address` (already authenticated) may read the blob named `cid`, and why."""
+        ...
+
+
+class CoordinatorRegistry(Protocol):
+    """Who the compute market approved as a trusted coordinator (the contract comes later)."""
+
+    def is_approved(self, address: str) -> bool: ...
+
+
+class NoCoordinators:
+    """The default registry: until a compute market exists, nobody is a coordinator."""
+
+    def is_approved(self, address: str) -> bool:
+        return False
+
+
+class StaticCoordinators:
+    """A fixed set of coordinators, e.g. from the command line, until the chain lists them."""
+
+    def __init__(self, addresses: Iterable[str]) -> None:
+        self.addresses = {str(Web3.to_checksum_address(a)) for a in addresses}
+
+    def is_approved(self, address: str) -> bool:
+        return str(Web3.to_checksum_address(address)) in self.addresses
+
+
+@dataclass
+class _Index:
+    """What the chain says about CIDs (by digest), up to block `scanned_to`."""
+
+    scanned_to: int
+    tokens: dict[str, str] = field(default_factory=dict)  # database -> its CuratorToken
+    specs: dict[bytes, list[str]] = field(default_factory=dict)  # spec digest -> databases
+    data: dict[bytes, list[tuple[int, str, str]]] = field(default_factory=dict)  # -> (id, database, proposer)
+    validation: dict[bytes, list[str]] = field(default_factory=dict)  # validation digest -> databases
+    unread_specs: dict[str, bytes] = field(default_factory=dict)  # database -> spec digest not parsed yet
+
+
+class ChainAccessPolicy:
+    """Read rights from the market contracts (see the module docstring); thread-safe."""
+
+    def __init__(
+        self,
+        market_or_chain: Market | Chain,
+        coordinators: CoordinatorRegistry | None = None,
+        *,
+        store: BlobStore,
+        uploads: UploadIndex | None = None,
+    ) -> None:
+        """`store` is where the specs are read from (for their validation sets) and whose upload
+        index names the uploaders."""
+        if isinstance(market_or_chain, Market):
+            self.market = market_or_chain
+        else:
+            self.market = Market(market_or_chain, load_deployment(market_or_chain))
+        self.coordinators: CoordinatorRegistry = coordinators if coordinators is not None else NoCoordinators()
+        self.store = store
+        self.uploads = uploads if uploads is not None else UploadIndex(store.root)
+        self._lock = threading.RLock()
+        self._index = _Index(scanned_to=self.market.deployment.block - 1)
+        self._tokens: dict[str, CuratorToken] = {}
+        self._votes: dict[tuple[str, str], int] = {}
+        self._votes_block = -1
+
+    def check_read(self, address: str, cid: str) -> Decision:
+        name, who = canonical_cid(cid), str(Web3.to_checksum_address(address))
+        if self.uploads.is_uploader(name, who):
+            return Decision(True, "uploader of this blob")
+        digest = cid_digest(name)
+        with self._lock:
+            block = self._refresh()
+            index = self._index
+            if digest in index.specs:
+                return Decision(True, f"spec of request {index.specs[digest][0]}: readable by any signed account")
+            proposals, validated = index.data.get(digest, []), index.validation.get(digest, [])
+            if not proposals and not validated:
+                return Decision(False, "blob not referenced on-chain (no spec, validation set or data proposal): "
+                                       "only its uploader may read it")
+            for pid, _, proposer in proposals:
+                if proposer == who:
+                    return Decision(True, f"contributor: proposer of data proposal #{pid}")
+            if self.coordinators.is_approved(who):
+                return Decision(True, "approved coordinator")
+            databases = list(dict.fromkeys([db for _, db, _ in proposals] + validated))
+            for db in databases:
+                if self._votes_of(db, who, block) > 0:
+                    return Decision(True, f"voting power in request {db}")
+        what = []
+        if proposals:
+            what.append(f"data proposed to request {', '.join(dict.fromkeys(db for _, db, _ in proposals))} "
+                        "(readable by its contributor)")
+        if validated:
+            what.append(f"the validation set of request {', '.join(validated)}")
+        return Decision(False, f"{who} may not read this blob: it is {' and '.join(what)}; curators and delegates "
+                               "with voting power in that request and approved coordinators may read it, and "
+                               f"{who} has no voting power there now")
+
+    # -- the chain index ---------------------------------------------------------------------------
+
+    def _refresh(self) -> int:
+        """Scans the blocks mined since the last call; returns the current block number."""
+        chain, index = self.market.chain, self._index
+        block = int(chain.w3.eth.block_number)
+        if block > index.scanned_to:
+            events: Any = self.market.association.contract.events
+            span = {"from_block": index.scanned_to + 1, "to_block": block}
+            for log_entry in events.RequestCreated().get_logs(**span):
+                args = log_entry["args"]
+                database = str(args["database"])
+                index.tokens[database] = str(args["token"])
+                index.specs.setdefault(bytes(args["specCid"]), []).append(database)
+                index.unread_specs[database] = bytes(args["specCid"])
+            for log_entry in events.ProposalCreated().get_logs(**span):
+                args = log_entry["args"]
+                if int(args["kind"]) == ProposalKind.DATA:
+                    entry = (int(args["proposalId"]), str(args["database"]), str(args["proposer"]))
+                    index.data.setdefault(bytes(args["body"]), []).append(entry)
+            index.scanned_to = block
+        if index.unread_specs:
+            self._read_specs()
+        return block
+
+    def _read_specs(self) -> None:
+        """Learns the validation sets of specs that have reached the store since the last call."""
+        for database, digest in list(self._index.unread_specs.items()):
+            cid = cid_from_digest(digest)
+            if not self.store.exists(cid):
+                continue  # uploaded later, or to another store: try again at the next read
+            del self._index.unread_specs[database]
+            try:
+                if self.store.size(cid) > MAX_SPEC_BYTES:
+                    raise DataBrightError(f"{self.store.size(cid)} bytes is too big for a spec")
+                spec = DatasetSpec.from_bytes(self.store.get_bytes(cid), source=f"spec {cid}")
+                if spec.validation_cid is not None:
+                    self._index.validation.setdefault(cid_digest(spec.validation_cid), []).append(database)
+            except DataBrightError as exc:
+                log.warning("request %s: spec %s gives no validation set: %s", database, cid, exc)
+
+    def _votes_of(self, database: str, who: str, block: int) -> int:
+        """token.getVotes(who) in `database`, asked once per block."""
+        if block != self._votes_block:
+            self._votes, self._votes_block = {}, block
+        key = (database, who)
+        if key not in self._votes:
+            if database not in self._tokens:
+                self._tokens[database] = CuratorToken(self.market.chain, self._index.tokens[database])
+            self._votes[key] = self._tokens[database].votes(who)
+        return self._votes[key]
