@@ -142,12 +142,13 @@ class StoreClient:
         name = canonical_cid(cid)
         path = f"/blobs/{name}"
         digest = PipelinedSha256()
-        done = 0
+        done, started = 0, False
         try:
             with self._http.stream("GET", path, headers=sign_request(self.signer, "GET", path, name)) as response:
                 if response.status_code != 200:
                     response.read()
                     _raise_for(response)
+                started = True
                 total = int(response.headers.get("content-length", -1))
                 for block in _blocks(response.iter_raw()):
                     digest.update(block)
@@ -155,11 +156,12 @@ class StoreClient:
                     done += len(block)
                     if progress is not None:
                         progress(done, total)
-        except httpx.RemoteProtocolError as exc:  # the body ended before its Content-Length
-            raise IntegrityError(f"{name}: the server stopped sending after {done} bytes, as it does when the "
-                                 f"blob fails its integrity check mid-read (or the connection broke): {exc}") from exc
         except httpx.TransportError as exc:
-            raise StoreError(f"reading {name} from the store server at {self.url} failed: {exc}") from exc
+            if started and isinstance(exc, httpx.RemoteProtocolError):  # the body ended before its Content-Length
+                raise IntegrityError(f"{name}: the server stopped sending after {done} bytes, as it does when the "
+                                     f"blob fails its integrity check mid-read (or the connection broke): {exc}"
+                                     ) from exc
+            raise self._failure(f"reading {name}", exc) from exc
         if digest.digest() != cid_digest(name):
             raise IntegrityError(f"{name}: the data received does not match its CID")
         return done
@@ -170,11 +172,16 @@ class StoreClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise StoreError(f"cannot reach the store server at {self.url} ({type(exc).__name__}: {exc}); "
-                             "is `databright store serve` running?") from exc
+            raise self._failure(f"{method} {path}", exc) from exc
         if response.status_code != 200:
             _raise_for(response)
         return response
+
+    def _failure(self, doing: str, exc: httpx.TransportError) -> StoreError:
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            return StoreError(f"cannot reach the store server at {self.url} ({exc}); is `databright store serve` "
+                              "running?")
+        return StoreError(f"{doing} at the store server {self.url} failed ({type(exc).__name__}: {exc})")
 
 
 def _raise_for(response: httpx.Response) -> NoReturn:

@@ -6,7 +6,8 @@
 
 Every refusal is JSON ``{"error": code, "reason": text}`` and is logged on the
 "databright.store.server" logger: 400 bad_cid, 401 not_authenticated (see `auth`), 403
-access_denied (see `access`), 404 not_found, 413 too_large, 500 integrity / store_error.
+access_denied (see `access`), 404 not_found, 413 too_large, 500 integrity / store_error, 503
+chain_unavailable (rights cannot be checked, so nothing is read).
 
 Memory stays flat whatever the blob size, because nothing is ever held whole. An upload is
 received in the event loop and handed in large blocks to `BlobStore.put_stream` in a worker
@@ -40,9 +41,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from databright.errors import CidError
+from databright.errors import ChainError, CidError, DataBrightError
 from databright.market.client import Market
-from databright.store.access import AccessPolicy, ChainAccessPolicy, CoordinatorRegistry
+from databright.store.access import AccessPolicy, ChainAccessPolicy, CoordinatorRegistry, Decision
 from databright.store.auth import Verifier
 from databright.store.backend import canonical_cid
 from databright.store.blobstore import BlobStore, BlobStream
@@ -125,20 +126,23 @@ def create_app(
             who = verifier.verify("GET", request.url.path, cid, request.headers)
         except NotAuthenticated as exc:
             return refusal(401, "not_authenticated", exc.reason, op="read", cid=name, client=_peer(request))
-        decision = await anyio.to_thread.run_sync(policy.check_read, who, name)
-        if not decision.allowed:
-            return refusal(403, "access_denied", decision.reason, op="read", cid=name, account=who)
         try:
-            stream, first, size = await anyio.to_thread.run_sync(_open, store, name)
+            decision, opened = await anyio.to_thread.run_sync(_check_and_open, policy, store, who, name)
         except BlobNotFound:
             return refusal(404, "not_found", f"no blob {name} in this store", op="read", account=who)
         except IntegrityError as exc:
             return refusal(500, "integrity", f"integrity: {exc}; no data was sent", op="read", account=who)
+        if opened is None:
+            return refusal(403, "access_denied", decision.reason, op="read", cid=name, account=who)
+        stream, first, size = opened
         log.info("read %s (%d bytes) by %s: %s", name, size, who, decision.reason)
         return _BlobResponse(stream, first, size)
 
-    @app.exception_handler(StoreError)
-    async def store_error(request: Request, exc: StoreError) -> JSONResponse:
+    @app.exception_handler(DataBrightError)
+    async def failure(request: Request, exc: DataBrightError) -> JSONResponse:
+        """A store or chain failure (disk full, RPC down) is answered in JSON, never as a traceback."""
+        if isinstance(exc, ChainError):
+            return refusal(503, "chain_unavailable", f"cannot check rights on-chain: {exc}", path=request.url.path)
         return refusal(500, "store_error", str(exc), path=request.url.path)
 
     return app
@@ -148,12 +152,18 @@ def _peer(request: Request) -> str:
     return f"{request.client.host}:{request.client.port}" if request.client else ""
 
 
-def _open(store: BlobStore, cid: str) -> tuple[BlobStream, bytes | None, int]:
-    """The blob's stream, its first segment (checked before any header is sent) and its size."""
+def _check_and_open(
+    policy: AccessPolicy, store: BlobStore, who: str, cid: str
+) -> tuple[Decision, tuple[BlobStream, bytes | None, int] | None]:
+    """The policy's decision and, if allowed, the blob's stream, its first segment (checked before
+    any header is sent) and its size: one trip to a worker thread for all the blocking work."""
+    decision = policy.check_read(who, cid)
+    if not decision.allowed:
+        return decision, None
     stream = store.open_stream(cid)
     try:
         size = plaintext_size(store.backend.stored_size(cid), stream.segment_size)
-        return stream, next(stream, None), size
+        return decision, (stream, next(stream, None), size)
     except BaseException:
         stream.close()
         raise
