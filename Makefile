@@ -23,6 +23,7 @@ $(VENV)/.torch: $(BIN)/python
 
 $(VENV)/.installed: $(VENV)/.torch pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps 'pydvl==0.10.*' 'cvxpy==1.9.3'  # test-only reference; see pyproject
 	touch $@
 
 $(ANVIL) $(CAST):
