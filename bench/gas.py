@@ -32,11 +32,11 @@ Usage (from the repository root): .venv/bin/python bench/gas.py [--json]
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any, Protocol
 
 import boa
+from _report import emit  # bench/ is on sys.path when a script runs
 from boa.util.abi import Address
 from eth_account import Account
 from eth_utils.address import to_checksum_address
@@ -213,12 +213,7 @@ def main() -> None:
 
     gas = scenario(BoaChain())
     result: dict[str, Any] = {**gas, "targets": TARGETS, "backend": BACKEND}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print_table(gas)
+    emit(result, RESULTS, args.json, lambda: print_table(gas))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -37,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _report import emit  # bench/ is on sys.path when a script runs
 from eth_account import Account
 from rich.console import Console
 from rich.table import Table
@@ -188,12 +188,7 @@ def main() -> None:
                    for size in sizes},
     }
     report = {**summary, "results": rows}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print_table(rows, summary)
+    emit(report, RESULTS, args.json, lambda: print_table(rows, summary))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import platform
 import re
@@ -38,6 +37,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from _report import emit  # bench/ is on sys.path when a script runs
 from rich.console import Console
 from rich.table import Table
 
@@ -227,12 +227,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = {**meta, "results": results}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print_table(results, meta)
+    emit(report, RESULTS, args.json, lambda: print_table(results, meta))
 
 
 if __name__ == "__main__":

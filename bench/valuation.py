@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _report import emit  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "valuation.json"
@@ -175,12 +176,7 @@ def main() -> None:
         return
     args.sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     report = measure(args)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print_table(report)
+    emit(report, RESULTS, args.json, lambda: print_table(report))
 
 
 if __name__ == "__main__":
