@@ -100,5 +100,16 @@ def test_unreachable_store_is_reported(tmp_path: Path) -> None:
     cli = DataCli("http://127.0.0.1:9", tmp_path)
     (tmp_path / "spec.json").write_bytes(SPEC.to_bytes())
     out = cli("request", "create", "x", "--spec", str(tmp_path / "spec.json"), "--curator", f"0x{'1' * 40}=1",
-              code=2)
-    assert "store" in out.lower()
+              code=3)
+    assert "cannot reach the store server" in out
+
+
+def test_oracle_run_once(cli: DataCli) -> None:
+    accounts = re.findall(r"0x[0-9a-fA-F]{40}", cli("accounts"))
+    cli("delegate", "0", accounts[9], account=1)
+    good = write_dataset(cli.tmp / "good.npz", *dataset(9))
+    cli("data", "submit", str(good), "--request", "0", "--shares", "0.5", account=3)
+    out = cli("oracle", "run", "--request", "0", "--once", "--state", str(cli.tmp / "o.json"), account=9)
+    assert re.search(r"proposal 1: (yes|no) — oracle (yes|no)", out)
+    assert "proposal 1" not in cli("oracle", "run", "--request", "0", "--once", "--state", str(cli.tmp / "o.json"),
+                                   account=9)

@@ -108,3 +108,14 @@ def test_power_follows_delegation(world: World) -> None:
     later = world.propose(5, *DIGITS.contributions[1], 10)
     [vote] = oracle.run_once()
     assert (vote.proposal_id, vote.weight) == (later, 50 * UNIT)
+
+
+def test_unreachable_store_backs_off_and_keeps_running(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    world.propose(4, *DIGITS.contributions[0], 10)
+    oracle = Oracle(world.market.as_account(9), StoreClient("http://127.0.0.1:9", signer(world.market.chain,
+                    world.market.chain.accounts()[9])), [world.database], world.tmp / "o.json")
+    sleeps: list[float] = []
+    oracle.run(poll=1.0, should_stop=lambda: len(sleeps) >= 3, sleep=sleeps.append)
+    assert sleeps == [2.0, 4.0, 8.0]
+    assert "cannot reach the store server" in caplog.text
+    assert oracle.decided == {}  # nothing decided without the data, and no crash

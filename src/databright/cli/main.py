@@ -13,7 +13,7 @@ from rich.table import Table
 from databright.chain.connection import connect
 from databright.chain.deployment import deploy as deploy_market
 from databright.chain.node import forget_node, start_node, stop_node
-from databright.cli import data, data_market
+from databright.cli import data, data_market, oracle
 from databright.cli.common import Options, console, err_console, errors_to_exit
 from databright.market import Market
 from databright.market.units import format_amount
@@ -26,6 +26,7 @@ app = typer.Typer(
 data_market.register(app)
 app.add_typer(data.data_app, name="data")
 app.add_typer(data.store_app, name="store")
+app.add_typer(oracle.oracle_app, name="oracle")
 
 
 @app.callback()

@@ -25,7 +25,7 @@ from databright.market import Market
 from databright.market.data import request_spec
 from databright.oracle.assess import Assessment, FairSharePolicy, assess
 from databright.store.client import StoreClient
-from databright.store.errors import StoreError
+from databright.store.errors import StoreError, StoreUnavailable
 
 log = logging.getLogger("databright.oracle")
 
@@ -65,6 +65,8 @@ class Oracle:
                 continue
             try:
                 vote = self._handle(pid)
+            except StoreUnavailable:
+                raise  # the store as a whole: `run` backs off
             except (DatasetError, StoreError) as exc:  # this proposal only: try again next round
                 log.warning("proposal %d: %s (will retry)", pid, exc)
                 continue
@@ -124,7 +126,7 @@ class Oracle:
             try:
                 self.run_once()
                 backoff = poll
-            except (ChainError, StoreError, OSError) as exc:
+            except (ChainError, StoreUnavailable, OSError) as exc:
                 backoff = min(60.0, backoff * 2)
                 log.warning("chain or store unreachable (%s); retrying in %.0f s", exc, backoff)
             except DataBrightError as exc:

@@ -36,6 +36,7 @@ from databright.store.errors import (
     IntegrityError,
     NotAuthenticated,
     StoreError,
+    StoreUnavailable,
 )
 from databright.store.pipeline import Pipelined, PipelinedSha256
 
@@ -179,9 +180,9 @@ class StoreClient:
 
     def _failure(self, doing: str, exc: httpx.TransportError) -> StoreError:
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-            return StoreError(f"cannot reach the store server at {self.url} ({exc}); is `databright store serve` "
-                              "running?")
-        return StoreError(f"{doing} at the store server {self.url} failed ({type(exc).__name__}: {exc})")
+            return StoreUnavailable(f"cannot reach the store server at {self.url} ({exc}); is `databright store "
+                                    "serve` running?")
+        return StoreUnavailable(f"{doing} at the store server {self.url} failed ({type(exc).__name__}: {exc})")
 
 
 def _raise_for(response: httpx.Response) -> NoReturn:
@@ -192,7 +193,7 @@ def _raise_for(response: httpx.Response) -> NoReturn:
         error, reason = "", response.text[:200] or response.reason_phrase
     if error == "integrity":
         raise IntegrityError(reason)
-    kind = _ERRORS.get(response.status_code, StoreError)
+    kind = StoreUnavailable if response.status_code == 503 else _ERRORS.get(response.status_code, StoreError)
     raise kind(f"store server refused ({response.status_code}): {reason}")
 
 

@@ -56,3 +56,9 @@ class AccessDenied(StoreError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class StoreUnavailable(StoreError):
+    """The store server could not be reached, or could not check rights (its chain is down): try later."""
+
+    exit_code = 3
