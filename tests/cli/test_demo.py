@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from databright.chain.connection import connect, reset_embedded
 from databright.chain.contracts import CuratorToken, Database
 from databright.cli.main import app
+from databright.market import Market
 
 
 def _demo(*rpc: str) -> dict[str, object]:
@@ -28,7 +29,7 @@ def rpc(request: pytest.FixtureRequest) -> str:
 
 def test_demo_summary_matches_the_chain(rpc: str) -> None:
     s = _demo("--rpc", rpc)
-    assert s["proposals"] == {"accepted": [1, 2], "rejected": [3, 4]}
+    assert s["proposals"] == {"accepted": [1, 2], "rejected": [3, 4, 5]}  # shuffled, greedy, duplicate
     refusals = " | ".join(s["refusals"])  # type: ignore[arg-type]
     for reason in ("shares above the request's maximum", "already voted", "no voting power at the snapshot",
                    "voting not over", "cid already registered", "mallory.csv, row 17, column f5: non-finite value",
@@ -45,3 +46,8 @@ def test_demo_summary_matches_the_chain(rpc: str) -> None:
     assert sum(token.withdrawn(h) for h in holders) == payments["dividends_withdrawn_wei"]  # type: ignore[index]
     assert payments["data_fee_wei"] - len(holders) <= payments["dividends_withdrawn_wei"]  # type: ignore[index,operator]
     assert all(token.withdrawable(h) == 0 for h in holders)
+    association = Market.open(rpc).association if rpc == "embedded" else None
+    if association is not None:  # the oracle's reasons are on-chain with its votes
+        reasons = {p: [v.reason for v in association.votes(p) if v.reason.startswith("oracle")] for p in (3, 4, 5)}
+        assert "label noise" in reasons[3][0] and "asks 90.00 shares" in reasons[4][0]
+        assert "duplicates 100%" in reasons[5][0]

@@ -28,10 +28,11 @@ from databright.errors import ContractRevert, DataBrightError
 from databright.market import Market
 from databright.market.data import proposal_data, publish_spec, submit
 from databright.market.units import UNIT, format_amount
+from databright.oracle import FairSharePolicy, Oracle
 
 VOTING_PERIOD = 40
 CURATOR_SHARES = (100, 60, 40)
-CONTRIBUTORS = (("alice", ".npz", 30), ("bob", ".csv", 30), ("carol", ".parquet", 90), ("dave", ".npz", 30))
+CONTRIBUTORS = (("alice", ".npz", 30), ("bob", ".csv", 20), ("carol", ".parquet", 30), ("dave", ".npz", 90))
 
 
 @dataclass
@@ -75,9 +76,10 @@ def run_demo(market: Market, console: Console) -> DataMarketDemo:
 def _run(market: Market, store: DemoStore, tmp: Path, console: Console) -> DataMarketDemo:
     chain = market.chain
     accounts = chain.accounts()
-    initiator, curators, contributors, mallory = accounts[0], accounts[1:4], accounts[4:8], accounts[8]
+    initiator, curators, contributors = accounts[0], accounts[1:4], accounts[4:8]
+    mallory, oracle_account = accounts[8], accounts[9]
     names = {a: f"curator {i + 1}" for i, a in enumerate(curators)} | {
-        a: n for a, (n, _, _) in zip(contributors, CONTRIBUTORS, strict=True)}
+        a: n for a, (n, _, _) in zip(contributors, CONTRIBUTORS, strict=True)} | {oracle_account: "oracle"}
     result = DataMarketDemo(chain.chain_id, market.deployment.association)
     console.rule("[bold]DataBright data market")
     console.print(f"chain {chain.chain_id} ({chain.rpc}), association {market.deployment.association}, "
@@ -89,21 +91,28 @@ def _run(market: Market, store: DemoStore, tmp: Path, console: Console) -> DataM
     rules = Rules(quorum_bps=3000, approval_bps=5001, voting_period=VOTING_PERIOD, max_shares=100 * UNIT)
     info = market.as_account(initiator).create_request(
         "digits", "DIGIT", spec_cid, {c: s * UNIT for c, s in zip(curators, CURATOR_SHARES, strict=True)}, rules)
-    result.database, result.token = info.database, info.token
+    db = info.database
+    result.database, result.token = db, info.token
     console.print(f"1. initiator opened request [bold]{info.name}[/]: spec {spec_cid}, "
                   f"validation set of {len(digits.validation[1])} digits stored encrypted as {spec.validation_cid}")
 
-    market.as_account(curators[0]).delegate(info.database)
-    market.as_account(curators[1]).delegate(info.database)
-    market.as_account(curators[2]).delegate(info.database, curators[0])
-    console.print("2. curators 1 and 2 vote themselves; curator 3 delegates its 40 shares to curator 1")
+    market.as_account(curators[0]).delegate(db)
+    market.as_account(curators[1]).delegate(db, oracle_account)
+    market.as_account(curators[2]).delegate(db, oracle_account)
+    console.print("2. curator 1 votes with its own 100 shares; curators 2 and 3 delegate their 60 + 40 to the "
+                  "oracle, which values data by exact KNN-Shapley on the validation set")
+    # 50 shares for a contribution worth the whole validation accuracy: a first good slice is worth ~46
+    oracle = Oracle(market.as_account(oracle_account), store.client(oracle_account), [db], tmp / "oracle.json",
+                    FairSharePolicy(shares_per_accuracy=50))
 
     console.print("3. contributors validate, upload (encrypted) and propose their digits:")
     proposals: dict[str, int] = {}
     cids: dict[str, str] = {}
     for who, (name, suffix, ask), (x, y) in zip(contributors, CONTRIBUTORS, digits.contributions, strict=True):
+        if name == "carol":  # carol shuffles her labels: the data looks fine, but it teaches the wrong digits
+            y = np.random.default_rng(11).permutation(y)
         path = write_dataset(tmp / f"{name}{suffix}", x, y)
-        sub = submit(market.as_account(who), store.client(who), info.database, path, ask * UNIT)
+        sub = submit(market.as_account(who), store.client(who), db, path, ask * UNIT)
         proposals[name], cids[name] = sub.proposal_id, sub.cid
         console.print(f"  proposal {sub.proposal_id}: {name} sends {path.name} with {sub.samples} samples "
                       f"({sub.cid[:20]}…) for {ask} shares")
@@ -112,36 +121,30 @@ def _run(market: Market, store: DemoStore, tmp: Path, console: Console) -> DataM
     bad = write_dataset(tmp / "mallory.csv", bad_x, digits.contributions[0][1][:80])
     before = store.blob_count()
     try:
-        submit(market.as_account(mallory), store.client(mallory), info.database, bad, 10 * UNIT)
+        submit(market.as_account(mallory), store.client(mallory), db, bad, 10 * UNIT)
     except DatasetError as exc:
         result.refused(console, "mallory's malformed file", exc)
         console.print(f"  nothing was uploaded ({store.blob_count() - before} new blobs) or proposed")
     try:
-        market.as_account(contributors[0]).propose(info.database, cids["alice"], 10, 500 * UNIT)
+        market.as_account(contributors[0]).propose(db, cids["alice"], 10, 500 * UNIT)
     except ContractRevert as exc:
         result.refused(console, "a proposal asking for 500 shares", exc)
 
-    console.print("4. curators read the data through the store, then vote:")
-    for name in ("alice", "carol"):
-        cid, ds = proposal_data(market, store.client(curators[0]), proposals[name])
-        s = summarize(ds)
-        console.print(f"  curator 1 reads {name}'s {cid[:16]}…: {s.samples} samples, labels "
-                      f"{min(s.label_counts.values())}-{max(s.label_counts.values())} per class, "
-                      f"values {s.feature_min:g}..{s.feature_max:g}")
+    console.print("4. the oracle and curator 1 read the data through the store and vote:")
+    _oracle_round(console, oracle)
+    cid, ds = proposal_data(market, store.client(curators[0]), proposals["alice"])
+    s = summarize(ds)
+    console.print(f"  curator 1 reads alice's {cid[:16]}…: {s.samples} samples, {min(s.label_counts.values())}-"
+                  f"{max(s.label_counts.values())} per digit, values {s.feature_min:g}..{s.feature_max:g}")
     try:
         proposal_data(market, store.client(contributors[1]), proposals["alice"])
     except DataBrightError as exc:
         result.refused(console, "bob reading alice's data", exc)
-    ballots = {
-        "alice": [(0, True, "clean, balanced labels"), (1, True, "looks good")],
-        "bob": [(0, True, "useful"), (1, False, "too similar to alice")],
-        "carol": [(0, False, "asks 3x the shares for the same amount of data"), (1, False, "greedy")],
-    }
-    for name, votes in ballots.items():
-        for curator, support, reason in votes:
-            weight = market.as_account(curators[curator]).vote(proposals[name], support, reason)
-            console.print(f"  curator {curator + 1} votes {'yes' if support else 'no '} on {name} "
-                          f"with {format_amount(weight)} shares: {reason}")
+    for name, support, reason in (("alice", True, "clean, balanced labels"), ("bob", True, "useful"),
+                                  ("dave", True, "more data is better")):
+        weight = market.as_account(curators[0]).vote(proposals[name], support, reason)
+        console.print(f"  curator 1 votes {'yes' if support else 'no'} on {name} with {format_amount(weight)} "
+                      f"shares: {reason}")
     for what, action in (("a second vote by curator 1", lambda: market.as_account(curators[0]).vote(
                              proposals["alice"], True, "again")),
                          ("dave voting without shares", lambda: market.as_account(contributors[3]).vote(
@@ -151,34 +154,54 @@ def _run(market: Market, store: DemoStore, tmp: Path, console: Console) -> DataM
             action()
         except ContractRevert as exc:
             result.refused(console, what, exc)
+    _close_and_execute(console, market, result, proposals)
 
-    chain.mine(VOTING_PERIOD + 1)
-    console.print(f"5. voting closed (block {chain.w3.eth.block_number}); executing:")
-    for name, pid in proposals.items():
-        state = market.proposal(pid).state
-        if state is ProposalState.SUCCEEDED:
-            market.execute(pid)
-            result.accepted.append(pid)
-            console.print(f"  [green]accepted[/] proposal {pid} ({name}): shares minted, entry registered")
-        else:
-            result.rejected.append(pid)
-            console.print(f"  [red]rejected[/] proposal {pid} ({name}): {state.name.lower()}")
+    dup_x, dup_y = digits.contributions[0][0][:150], digits.contributions[0][1][:150]
+    dup = submit(market.as_account(contributors[3]), store.client(contributors[3]), db,
+                 write_dataset(tmp / "dave-again.npz", dup_x, dup_y), 5 * UNIT)
+    console.print(f"5. dave tries again with 150 of alice's accepted digits (proposal {dup.proposal_id}); "
+                  "the oracle checks the registry:")
+    _oracle_round(console, oracle)
+    _close_and_execute(console, market, result, {"dave (duplicate)": dup.proposal_id})
     try:
-        market.as_account(contributors[3]).propose(info.database, cids["alice"], 300, 30 * UNIT)
+        market.as_account(contributors[3]).propose(db, cids["alice"], 300, 30 * UNIT)
     except ContractRevert as exc:
         result.refused(console, "re-proposing alice's registered data", exc)
 
     payment = UNIT  # 1 ether: a data fee, as the compute market will pay it
-    market.as_account(initiator).distribute(info.database, payment)
+    market.as_account(initiator).distribute(db, payment)
     result.dividends_paid_wei = payment
     console.print(f"6. a buyer's data fee of {format_amount(payment)} ETH is paid as dividends in one O(1) call")
-    for h in market.holdings(info.database):
+    for h in market.holdings(db):
         if h.withdrawable > 0:
-            result.dividends_withdrawn_wei += market.as_account(h.account).withdraw(info.database)
+            result.dividends_withdrawn_wei += market.as_account(h.account).withdraw(db)
     console.print("7. every shareholder withdraws its dividends")
-    result.entries = len(market.entries(info.database))
-    _summary(console, market, info.database, names)
+    result.entries = len(market.entries(db))
+    _summary(console, market, db, names)
     return result
+
+
+def _oracle_round(console: Console, oracle: Oracle) -> None:
+    for vote in oracle.run_once():
+        verdict = "[green]yes[/]" if vote.support else "[red]no[/]"
+        console.print(f"  oracle votes {verdict} on proposal {vote.proposal_id} with "
+                      f"{format_amount(vote.weight)} shares: {vote.reason.removeprefix('oracle ')}")
+
+
+def _close_and_execute(console: Console, market: Market, result: DataMarketDemo, proposals: dict[str, int]) -> None:
+    market.chain.mine(VOTING_PERIOD + 1)
+    console.print(f"  voting closed (block {market.chain.w3.eth.block_number}); executing:")
+    for name, pid in proposals.items():
+        p = market.proposal(pid)
+        if p.state is ProposalState.SUCCEEDED:
+            market.execute(pid)
+            result.accepted.append(pid)
+            console.print(f"  [green]accepted[/] proposal {pid} ({name}): {format_amount(p.shares)} shares minted, "
+                          "entry registered")
+        else:
+            result.rejected.append(pid)
+            console.print(f"  [red]rejected[/] proposal {pid} ({name}): {format_amount(p.votes_for)} for, "
+                          f"{format_amount(p.votes_against)} against")
 
 
 def _summary(console: Console, market: Market, database: str, names: dict[str, str]) -> None:
