@@ -21,6 +21,7 @@ from databright.oracle import Oracle
 from databright.store import BlobStore
 from databright.store.access import ChainAccessPolicy
 from databright.store.client import StoreClient
+from databright.store.errors import AccessDenied
 from databright.store.server import ServerThread, create_app
 
 DIGITS = split_digits(4)
@@ -75,9 +76,11 @@ def test_votes_by_value_with_reasons(world: World) -> None:
     assert not votes[greedy].support and "asks 100.00 shares, fair is" in votes[greedy].reason
     on_chain = world.market.association.votes(good)
     assert on_chain[0].reason.startswith("oracle yes") and votes[good].report_cid in on_chain[0].reason
-    with world.client(9) as oracle_store:  # the report is in the store, under the oracle's account
-        report = oracle_store.get_bytes(votes[good].report_cid)
-    assert b'"support": true' in report and b'"label_noise"' not in report and b'"noise_fraction"' in report
+    with world.client(2) as curator:  # a curator with votes reads the report named in the vote's reason
+        report = curator.get_bytes(votes[good].report_cid)
+    assert b'"support": true' in report and b'"noise_fraction"' in report
+    with world.client(8) as stranger, pytest.raises(AccessDenied):
+        stranger.get_bytes(votes[good].report_cid)
     world.market.chain.mine(31)
     world.market.execute(good)
     duplicate = world.propose(7, x0[:200], y0[:200], 5)

@@ -13,6 +13,8 @@ What `ChainAccessPolicy` allows, by what the blob is to the chain:
   power in that request (token.getVotes > 0 now) and approved coordinators;
 * DATA proposed to a request: its contributor (the proposer), curators and delegates with
   voting power there, approved coordinators;
+* a vote's REPORT (a CID named as ``report <cid>`` in a VoteCast reason, as the oracle writes
+  them): the same accounts as the data of the proposal voted on;
 * anything else (uploaded, not referenced on-chain): its uploader only.
 
 Whoever uploaded a blob may always read it back: they held its bytes already. Rights are unions:
@@ -25,7 +27,9 @@ validation blobs, a getVotes call per request (cached for the current block).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -45,6 +49,7 @@ from databright.store.blobstore import BlobStore
 from databright.store.uploads import UploadIndex
 
 log = logging.getLogger("databright.store.access")
+_REPORT = re.compile(r"\breport (b[a-z2-7]{58})\b")  # how the oracle names its report in a vote's reason
 MAX_SPEC_BYTES = 1 << 20  # a spec is a small JSON document; anything bigger is not parsed
 
 
@@ -93,6 +98,7 @@ class _Index:
     data: dict[bytes, list[tuple[int, str, str]]] = field(default_factory=dict)  # -> (id, database, proposer)
     validation: dict[bytes, list[str]] = field(default_factory=dict)  # validation digest -> databases
     unread_specs: dict[str, bytes] = field(default_factory=dict)  # database -> spec digest not parsed yet
+    proposals: dict[int, tuple[int, str, str]] = field(default_factory=dict)  # id -> (id, database, proposer)
 
 
 class ChainAccessPolicy:
@@ -174,6 +180,14 @@ class ChainAccessPolicy:
                 if int(args["kind"]) == ProposalKind.DATA:
                     entry = (int(args["proposalId"]), str(args["database"]), str(args["proposer"]))
                     index.data.setdefault(bytes(args["body"]), []).append(entry)
+                    index.proposals[entry[0]] = entry
+            for log_entry in events.VoteCast().get_logs(**span):
+                args = log_entry["args"]
+                found = _REPORT.search(str(args["reason"]))
+                voted = index.proposals.get(int(args["proposalId"]))
+                if found and voted:
+                    with contextlib.suppress(DataBrightError):  # a malformed CID in a free-text reason
+                        index.data.setdefault(cid_digest(found.group(1)), []).append(voted)
             index.scanned_to = block
         if index.unread_specs:
             self._read_specs()
