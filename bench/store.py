@@ -24,13 +24,11 @@ Usage (from the repository root):
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,9 +38,8 @@ from _report import emit  # bench/ is on sys.path when a script runs
 from eth_account import Account
 from rich.console import Console
 from rich.table import Table
-from store_lib import cold, human, parse_size, write_file
+from store_lib import cold, human, parse_args, write_file
 
-from databright.config import home
 from databright.store import BlobStore
 from databright.store.client import StoreClient
 
@@ -160,15 +157,7 @@ def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--serve":
         serve(Path(sys.argv[2]), int(sys.argv[3]))
         return
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--sizes", default="1MB,100MB,2GB", help="comma-separated sizes (default 1MB,100MB,2GB)")
-    parser.add_argument("--dir", type=Path, default=None, help="where to put the temp files (default DATABRIGHT_HOME)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    args = parser.parse_args()
-    sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
-
-    folder = args.dir if args.dir is not None else home()
-    work = Path(tempfile.mkdtemp(prefix="bench-store-server-", dir=folder))
+    args, sizes, work = parse_args(__doc__.splitlines()[0] if __doc__ else None, "bench-store-server-")
     server = Server(work / "served")
     try:
         with StoreClient(server.url, Account.create()) as client:
@@ -181,7 +170,7 @@ def main() -> None:
         return min(r["vs_copyfile"] for r in rows if r["op"] == op)
 
     summary = {
-        "folder": str(folder), "cpus": os.cpu_count(), "upload_ratio_min": ratio("upload"),
+        "folder": str(work.parent), "cpus": os.cpu_count(), "upload_ratio_min": ratio("upload"),
         "download_ratio_min": ratio("download"), "peak_mem_mb": max(r["server_peak_rss_mb"] for r in rows),
         "server_idle_rss_mb": server.baseline_mb,
         "ratios": {human(size): {r["op"]: round(r["vs_copyfile"], 3) for r in rows if r["bytes"] == size}

@@ -203,20 +203,24 @@ def print_table(results: list[dict[str, Any]], meta: dict[str, Any]) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+def parse_args(description: str | None, prefix: str) -> tuple[argparse.Namespace, list[int], Path]:
+    """The options both store benches take; returns them, the sizes in bytes and a fresh work folder."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--sizes", default="1MB,100MB,2GB", help="comma-separated sizes (default 1MB,100MB,2GB)")
     parser.add_argument("--dir", type=Path, default=None, help="where to put the temp files (default DATABRIGHT_HOME)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = parser.parse_args()
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
-
     folder = args.dir if args.dir is not None else home()
-    work = Path(tempfile.mkdtemp(prefix="bench-store-", dir=folder))
+    return args, sizes, Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
+
+
+def main() -> None:
+    args, sizes, work = parse_args(__doc__.splitlines()[0] if __doc__ else None, "bench-store-")
     try:
         reset = reset_peak_rss()
         meta: dict[str, Any] = {
-            "folder": str(folder),
+            "folder": str(work.parent),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "rss_method": "VmHWM, reset per operation" if reset else "ru_maxrss, whole process",
