@@ -122,3 +122,16 @@ def test_unreachable_store_backs_off_and_keeps_running(world: World, caplog: pyt
     assert sleeps == [2.0, 4.0, 8.0]
     assert "cannot reach the store server" in caplog.text
     assert oracle.decided == {}  # nothing decided without the data, and no crash
+
+
+def test_unreachable_chain_backs_off(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    from web3 import Web3
+
+    from databright.chain.connection import Chain
+
+    dead = Chain(Web3(Web3.HTTPProvider("http://127.0.0.1:9")), "http://127.0.0.1:9", world.market.account)
+    oracle = Oracle(Market(dead, world.market.deployment), world.client(9), [world.database], world.tmp / "o.json")
+    sleeps: list[float] = []
+    oracle.run(poll=0.5, should_stop=lambda: len(sleeps) >= 4, sleep=sleeps.append)
+    assert sleeps == [1.0, 2.0, 4.0, 8.0]
+    assert "chain or store unreachable" in caplog.text
