@@ -60,8 +60,12 @@ class AssociationRevert(ContractRevert):
     contract = "association"
 
 
+class ComputeRevert(ContractRevert):
+    contract = "compute"
+
+
 _REVERTS: dict[str, type[ContractRevert]] = {
-    cls.contract: cls for cls in (TokenRevert, DatabaseRevert, AssociationRevert)
+    cls.contract: cls for cls in (TokenRevert, DatabaseRevert, AssociationRevert, ComputeRevert)
 }
 
 
