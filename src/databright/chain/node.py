@@ -20,6 +20,7 @@ from pathlib import Path
 
 from web3 import Web3
 
+from databright.chain.connection import DEV_ACCOUNTS
 from databright.config import home, repo_root
 from databright.errors import NodeError
 
@@ -94,7 +95,8 @@ def start_node(
         state_file.unlink()
     # --config-out writes the dev accounts' keys where this node's users can sign with them
     cmd = [str(anvil_path()), "--port", str(port), "--host", "127.0.0.1",
-           "--state", str(state_file), "--state-interval", "1", "--config-out", str(state_dir / "accounts.json")]
+           "--state", str(state_file), "--state-interval", "1", "--config-out", str(state_dir / "accounts.json"),
+           "--accounts", str(DEV_ACCOUNTS)]
     with (state_dir / "anvil.log").open("ab") as log:  # the child keeps its own descriptor
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     rpc = f"http://127.0.0.1:{port}"

@@ -1,0 +1,123 @@
+"""Ray for the compute market: starting or joining a cluster, and finding the workers on it.
+
+Workers are named actors (`worker-<address>`) in the `databright` namespace, so a coordinator in
+another process finds them by listing names, and a worker started on another machine with
+`databright worker start --ray ADDRESS` joins by name. On one machine with no address given a local
+Ray instance is started (2 CPUs, no dashboard, no usage reporting: it starts in about 5 s).
+Worker actors ask Ray for no CPU of their own: they are idle most of the time, and a job runs one
+thread per worker, so reserving whole cores would only stop a small machine from hosting them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from databright.compute.errors import ComputeError
+from databright.compute.worker import TrainingWorker
+
+log = logging.getLogger("databright.compute")
+NAMESPACE = "databright"
+PREFIX = "worker-"
+
+
+def ensure_ray(address: str | None = None, num_cpus: int = 2) -> None:
+    """Connects to the cluster at `address`, or starts a local one, once per process."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        if address:
+            ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level=logging.WARNING)
+        else:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False,
+                     logging_level=logging.WARNING)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ComputeError(f"could not {'join the Ray cluster at ' + address if address else 'start Ray'}: {exc}") \
+            from exc
+
+
+def cluster_address() -> str:
+    import ray
+
+    return str(ray.get_runtime_context().gcs_address)
+
+
+@dataclass
+class WorkerHandle:
+    """A worker actor and the Ethereum account it is paid to."""
+
+    address: str
+    actor: Any
+
+    def __hash__(self) -> int:
+        return hash(self.address)
+
+
+def spawn_worker(address: str, fault: str | None = None, detached: bool = False) -> WorkerHandle:
+    """Starts a worker actor for `address` and waits until it answers."""
+    return spawn_workers([address], {address: fault} if fault else None, detached)[0]
+
+
+def spawn_workers(addresses: list[str], faults: dict[str, str] | None = None,
+                  detached: bool = False) -> list[WorkerHandle]:
+    """Starts one worker actor per address at once (each imports PyTorch, a few seconds, so they
+    start side by side) and waits until every one answers."""
+    import ray
+
+    ensure_ray()
+    remote = ray.remote(TrainingWorker)
+    handles = []
+    for address in addresses:
+        options: dict[str, Any] = {"name": PREFIX + address, "namespace": NAMESPACE, "num_cpus": 0,
+                                   "max_restarts": 0, "max_concurrency": 1}
+        if detached:
+            options["lifetime"] = "detached"
+        fault = (faults or {}).get(address)
+        handles.append(WorkerHandle(address, remote.options(**options).remote(address, fault)))
+    try:
+        ray.get([h.actor.ping.remote() for h in handles], timeout=180)
+    except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
+        raise ComputeError(f"worker actors did not start: {exc}") from exc
+    return handles
+
+
+def discover_workers() -> list[WorkerHandle]:
+    """Every live worker actor on the cluster, by name."""
+    import ray
+
+    ensure_ray()
+    found = []
+    for entry in ray.util.list_named_actors(all_namespaces=True):
+        name = entry["name"] if isinstance(entry, dict) else str(entry)
+        namespace = entry.get("namespace", NAMESPACE) if isinstance(entry, dict) else NAMESPACE
+        if namespace != NAMESPACE or not name.startswith(PREFIX):
+            continue
+        try:
+            found.append(WorkerHandle(name[len(PREFIX):], ray.get_actor(name, namespace=NAMESPACE)))
+        except ValueError:  # died between listing and lookup
+            continue
+    return found
+
+
+def kill_worker(handle: WorkerHandle) -> None:
+    import ray
+
+    try:
+        ray.kill(handle.actor, no_restart=True)
+    except Exception as exc:
+        log.debug("killing worker %s: %s", handle.address, exc)
+
+
+def is_alive(handle: WorkerHandle, timeout: float = 5.0) -> bool:
+    import ray
+
+    try:
+        ray.get(handle.actor.ping.remote(), timeout=timeout)
+        return True
+    except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+        return False

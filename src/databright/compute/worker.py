@@ -1,0 +1,142 @@
+"""The untrusted worker: a Ray actor holding one replica, with its own Ethereum identity.
+
+A worker never reads the store; it receives only the samples of the steps it is given, as numpy
+arrays (a Ray call with numpy arguments costs about 1 ms, the same data as torch tensors about
+13 ms). To keep dispatch cheap the coordinator hands it a whole unit of steps per call and gets
+back the new state in the same reply, so one call per unit is all a lone worker needs.
+
+Faults exist for tests and benchmarks only, and only when explicitly asked for (`fault=`):
+  corrupt:P       with probability P per unit, silently perturbs one weight after training
+  crash-after:N   the process exits (as a crash would) on its N+1-th work call
+  hang-after:N    never answers its N+1-th work call
+  slow:F          takes F times as long as the work needs
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from databright.compute.errors import ComputeError
+from databright.compute.spec import JobSpec
+from databright.compute.training import Array, Replica
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    value: float
+
+    @classmethod
+    def parse(cls, text: str | None) -> Fault | None:
+        if not text:
+            return None
+        kind, _, value = text.partition(":")
+        if kind not in ("corrupt", "crash-after", "hang-after", "slow") or not value:
+            raise ComputeError(f"unknown fault {text!r}: use corrupt:P, crash-after:N, hang-after:N or slow:F")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ComputeError(f"fault {text!r} needs a number after the colon") from None
+        if number < 0 or (kind == "corrupt" and number > 1):
+            raise ComputeError(f"fault {text!r} is out of range")
+        return cls(kind, number)
+
+
+class TrainingWorker:
+    """The actor's body (wrapped with `ray.remote` by the pool). Stateless between jobs except for
+    the replica it was last given."""
+
+    def __init__(self, address: str, fault: str | None = None) -> None:
+        self.address = address
+        self.fault = Fault.parse(fault)
+        self.calls = 0
+        self.replica: Replica | None = None
+        self.job: str | None = None
+        self._rng = random.Random(address)
+
+    def identity(self) -> str:
+        return self.address
+
+    def ping(self) -> tuple[str, int]:
+        return self.address, os.getpid()
+
+    def setup(self, job: str, spec_json: bytes, feature_shape: Sequence[int], n_classes: int,
+              state: bytes) -> str:
+        """Takes on `job` from `state` (the agreed state the coordinator holds); returns its hash."""
+        spec = JobSpec.from_bytes(spec_json)
+        if self.replica is None or self.job != job:
+            self.replica = Replica(spec, tuple(feature_shape), n_classes)
+            self.job = job
+        self.replica.load(state)
+        return self.replica.state_hash()
+
+    def _replica(self) -> Replica:
+        if self.replica is None:
+            raise ComputeError(f"worker {self.address} was given work before a job's state")
+        return self.replica
+
+    def run_unit(self, xs: Sequence[Array], ys: Sequence[Array]) -> dict[str, Any]:
+        """Trains the unit's steps in order; returns losses, the new state and its hash."""
+        started = time.perf_counter()
+        self._before_work()
+        replica = self._replica()
+        losses = replica.train_steps(xs, ys)
+        self._after_work(started)
+        return {"losses": losses, "state": replica.snapshot(), "hash": replica.state_hash(),
+                "seconds": time.perf_counter() - started}
+
+    def grad_step(self, grads: Sequence[Array] | None, x: Array, y: Array, batch_total: int) -> dict[str, Any]:
+        """Data-parallel step: applies the previous step's summed gradient (if any), then returns
+        this part's share of the next one. One round trip per step instead of two."""
+        started = time.perf_counter()
+        self._before_work()
+        replica = self._replica()
+        if grads is not None:
+            replica.apply(grads)
+        share, loss_sum = replica.gradient(x, y, batch_total)
+        self._after_work(started, apply=False)
+        return {"grads": share, "loss_sum": loss_sum, "seconds": time.perf_counter() - started}
+
+    def finish(self, grads: Sequence[Array], with_state: bool) -> dict[str, Any]:
+        """Applies a unit's last summed gradient; returns the hash (and the state if asked)."""
+        replica = self._replica()
+        replica.apply(grads)
+        self._corrupt()
+        return {"hash": replica.state_hash(), "state": replica.snapshot() if with_state else None}
+
+    # ------------------------------------------------------------ test-only faults
+
+    def _before_work(self) -> None:
+        self.calls += 1
+        f = self.fault
+        if f is None:
+            return
+        if f.kind == "crash-after" and self.calls > f.value:
+            os._exit(17)
+        if f.kind == "hang-after" and self.calls > f.value:
+            while True:
+                time.sleep(3600)
+
+    def _after_work(self, started: float, apply: bool = True) -> None:
+        f = self.fault
+        if f is not None and f.kind == "slow":
+            time.sleep(max(0.0, (f.value - 1.0) * (time.perf_counter() - started)))
+        if apply:
+            self._corrupt()
+
+    def _corrupt(self) -> None:
+        f = self.fault
+        if f is None or f.kind != "corrupt" or self._rng.random() >= f.value:
+            return
+        with torch.no_grad():
+            first = next(self._replica().model.parameters())
+            flat = first.view(-1)
+            flat[self._rng.randrange(flat.numel())] += 1e-3
