@@ -44,6 +44,7 @@ def build_report(ctx: JobContext, spec: JobSpec, data: TrainingData, progress: P
     used = np.bincount(data.entry_of_train[sorted(seen)], minlength=len(data.entry_cids)) if seen else \
         np.zeros(len(data.entry_cids), dtype=np.int64)
     total_params = parameter_count(final.model)
+    exposure = max((len(s.distinct) / data.n_train for s in progress.workers.values()), default=0.0)
     workers = [
         {"address": address, "units": s.units, "samples": s.samples, "steps": s.steps,
          "seconds": round(s.seconds, 3), "distinct_samples": len(s.distinct),
@@ -66,8 +67,7 @@ def build_report(ctx: JobContext, spec: JobSpec, data: TrainingData, progress: P
                   "eval_accuracy": final.accuracy(data.x_eval, data.y_eval)},
         "protections": spec.protections.model_dump(mode="json"),
         "verification": {"redundancy": spec.protections.redundancy, "units_verified": progress.units_done,
-                         "max_worker_data_fraction": max((len(s.distinct) / data.n_train for s in progress.workers.values()),
-                                                         default=0.0)},
+                         "max_worker_data_fraction": exposure},
     }
 
 
