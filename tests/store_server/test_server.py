@@ -241,3 +241,24 @@ def test_a_chain_failure_is_a_json_503(w: World) -> None:
     with ServerThread(create_app(w.store, Down(), MAX_UPLOAD)) as server:
         answer = httpx.get(f"{server.url}/blobs/{cid}", headers=signed(w, "stranger", cid))
     assert answer.status_code == 503 and answer.json()["error"] == "chain_unavailable"
+
+
+def test_downloads_span_several_buffers_and_reuse_the_connection(
+    w: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A blob of more than two client buffers (CHUNK) comes back whole both ways (`download` fills
+    two buffers in turn, `get_bytes` keeps each one), over one kept-alive connection, and a
+    connection the server closed while idle is replaced without the caller noticing."""
+    from databright.store import client as client_module
+
+    monkeypatch.setattr(client_module, "CHUNK", 1 << 20)  # so that a blob under MAX_UPLOAD spans 4 buffers
+    data = os.urandom(3 * client_module.CHUNK + 12345)
+    with w.client("stranger") as client:
+        cid = client.upload_bytes(data)
+        assert client.get_bytes(cid) == data
+        assert client.download(cid, tmp_path / "out") == len(data)
+        assert (tmp_path / "out").read_bytes() == data
+        assert len(client._idle) == 1  # one connection, given back after each complete read
+        client._idle[0].sock.close()  # type: ignore[union-attr]  # as if the server had dropped it
+        assert client.get_bytes(cid) == data
+        assert len(client._idle) == 1

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 INLINE_BELOW = 64 << 10
+Buffer = bytes | bytearray | memoryview
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -57,11 +58,11 @@ class Pipelined:
     An exception raised by `function` is re-raised by the next call or by `wait()`.
     """
 
-    def __init__(self, function: Callable[[bytes], object]) -> None:
+    def __init__(self, function: Callable[[Buffer], object]) -> None:
         self._function = function
         self._pending: Future[object] | None = None
 
-    def __call__(self, data: bytes) -> None:
+    def __call__(self, data: Buffer) -> None:
         self.wait()
         if len(data) < INLINE_BELOW:
             self._function(data)
