@@ -20,11 +20,14 @@ Senders are funded accounts (a value call to an empty account would cost 25,000 
 What is measured (see scenario()): the association's first request and first proposal, and
 each token's first distribution, i.e. the runs that turn zero slots non-zero (20,000 gas more
 per slot than later runs). Both distribute_* runs are first distributions, so they write the
-same slots and differ only in the number of holders.
+same slots and differ only in the number of holders. Then the compute market's first job
+(compute_scenario()): a worker's registration, posting, accepting, assigning three workers,
+completing with three workers' units (which includes the data fee's distribute()) and a
+worker's withdrawal, again each the first of its kind.
 
 Validated against receipts: the same scenario run through web3.py + EthereumTesterProvider
 (contracts deployed from vyper's compiled bytecode, same addresses) gives identical gasUsed
-for all nine operations below.
+for every operation below.
 
 Usage (from the repository root): .venv/bin/python bench/gas.py [--json]
 """
@@ -53,7 +56,8 @@ E = 10**18
 TX_BASE = 21_000
 VOTING_PERIOD = 5
 OPERATIONS = ["createRequest", "propose", "castVote", "execute", "transfer", "delegate",
-              "distribute_10", "distribute_1000", "withdrawDividend"]
+              "distribute_10", "distribute_1000", "withdrawDividend",
+              "registerWorker", "postJob", "acceptJob", "assignWorkers_3", "completeJob_3", "withdraw"]
 TARGETS = {"castVote": 80_000, "propose": 200_000, "execute": 300_000, "distribute_10": 60_000,
            "distribute_1000": 60_000, "withdrawDividend": 65_000}
 DISTRIBUTE_SPREAD = 0.01  # distribute must cost the same (within 1%) for 10 and 1000 holders
@@ -87,6 +91,7 @@ class Chain(Protocol):
 
     def fund(self, *accounts: str) -> None: ...
     def deploy(self, deployer: str) -> Any: ...
+    def deploy_compute(self, deployer: str, association: str, min_stake: int, governance: str) -> Any: ...
     def token(self, address: str) -> Any: ...
     def call(self, contract: Any, fn: str, *args: Any) -> Any: ...
     def send(self, contract: Any, fn: str, *args: Any, sender: str, value: int = 0) -> int: ...
@@ -100,6 +105,7 @@ class BoaChain:
         self._token = boa.load_partial(str(CONTRACTS / "CuratorToken.vy"))
         self._database = boa.load_partial(str(CONTRACTS / "Database.vy"))
         self._association = boa.load_partial(str(CONTRACTS / "DataAssociation.vy"))
+        self._compute = boa.load_partial(str(CONTRACTS / "ComputeMarket.vy"))
         self._state = boa.env.evm.vm.state
 
     def fund(self, *accounts: str) -> None:
@@ -111,6 +117,10 @@ class BoaChain:
             token_bp = self._token.deploy_as_blueprint()
             database_bp = self._database.deploy_as_blueprint()
             return self._association.deploy(token_bp, database_bp)
+
+    def deploy_compute(self, deployer: str, association: str, min_stake: int, governance: str) -> Any:
+        with boa.env.prank(deployer):
+            return self._compute.deploy(association, min_stake, governance)
 
     def token(self, address: str) -> Any:
         return self._token.at(address)
@@ -178,7 +188,40 @@ def scenario(chain: Chain, n_large: int = 1000) -> dict[str, int]:
     for i in range(n_large - 2):
         chain.send(big, "transfer", holder(1000 + i), E // 10, sender=a)
     gas["distribute_1000"] = chain.send(big, "distribute", sender=a, value=E)
+
+    gas.update(compute_scenario(chain, assoc, database, token, deployer=a))
     return {op: gas[op] for op in OPERATIONS}
+
+
+def compute_scenario(chain: Chain, assoc: Any, database: str, token: Any, deployer: str) -> dict[str, int]:
+    """One compute job on the first request ("digits", ten holders): three workers register,
+    a buyer posts the job (1 ether data fee, 3 ether compute fee), an approved coordinator
+    accepts it, assigns the three workers and completes it with their verified units, and a
+    worker withdraws its pay. Every measured call is the first of its kind, so it writes fresh
+    slots (the job's four, each worker's assignment, the workers' first pull balances);
+    completeJob_3 includes the data fee's distribute() to the token (not its first)."""
+    coordinator, buyer = sender("coordinator"), sender("buyer")
+    workers = [sender(f"worker-{i}") for i in range(3)]
+    chain.fund(coordinator, buyer, *workers)
+    market = chain.deploy_compute(deployer, assoc.address, E, deployer)
+    chain.send(market, "approveCoordinator", coordinator, sender("coordinator-key"),
+               keccak(text="attestation quote"), sender=deployer)
+    gas: dict[str, int] = {}
+    gas["registerWorker"] = chain.send(market, "registerWorker", sender=workers[0], value=E)
+    for w in workers[1:]:
+        chain.send(market, "registerWorker", sender=w, value=E)
+    deadline = 2**40  # far in the future on any clock
+    gas["postJob"] = chain.send(market, "postJob", database, keccak(text="job spec"), E, deadline,
+                                sender=buyer, value=4 * E)
+    job = chain.call(market, "jobCount")
+    gas["acceptJob"] = chain.send(market, "acceptJob", job, sender=coordinator)
+    gas["assignWorkers_3"] = chain.send(market, "assignWorkers", job, workers, sender=coordinator)
+    gas["completeJob_3"] = chain.send(market, "completeJob", job, keccak(text="result"), keccak(text="model"),
+                                      keccak(text="report"), workers, [40, 35, 25], sender=coordinator)
+    assert chain.call(market, "job", job)[7] == 3 and chain.call(token, "totalDistributed") == 2 * E
+    gas["withdraw"] = chain.send(market, "withdraw", sender=workers[0])
+    assert chain.call(market, "balanceOf", workers[0]) == 0
+    return gas
 
 
 def verdicts(gas: dict[str, int]) -> dict[str, bool]:

@@ -213,3 +213,37 @@ def standalone_token(token_deployer, make_account):
     minter = make_account()
     t = token_deployer.deploy("Shares", "SHR", minter)
     return t, minter
+
+
+# ---------------------------------------------------------------- compute market
+
+MIN_STAKE = E  # minimum worker stake of the compute_market fixture
+JOB_NONE, JOB_POSTED, JOB_ACCEPTED, JOB_COMPLETED, JOB_REFUNDED = 0, 1, 2, 3, 4
+
+
+@pytest.fixture(scope="session")
+def compute_market_deployer():
+    return boa.load_partial(str(CONTRACTS / "ComputeMarket.vy"))
+
+
+@pytest.fixture
+def governance(make_account):
+    return make_account()
+
+
+@pytest.fixture
+def compute_market(compute_market_deployer, association, governance):
+    """A ComputeMarket on the `association` fixture, minimum stake MIN_STAKE."""
+    return compute_market_deployer.deploy(association.address, MIN_STAKE, governance)
+
+
+@pytest.fixture
+def dataset(create_request, alice, bob):
+    """A request whose token can take a data fee: alice and bob hold 150 shares (>= 1e18)."""
+    return create_request([alice, bob], [ALICE_SHARES, BOB_SHARES], name="mnist", symbol="MNI")
+
+
+@pytest.fixture
+def tiny_dataset(create_request, alice):
+    """A request with less than one whole share (1e17): its token refuses distribute()."""
+    return create_request([alice], [E // 10], name="tiny", symbol="TNY")

@@ -21,7 +21,7 @@ from vyper.compiler.input_bundle import FilesystemInputBundle
 from databright.config import home
 
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
-CONTRACT_NAMES = ("CuratorToken", "Database", "DataAssociation")
+CONTRACT_NAMES = ("CuratorToken", "Database", "DataAssociation", "ComputeMarket")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Artifact:
 
 def _sources_hash() -> str:
     h = hashlib.sha256(vyper.__version__.encode())
+    h.update(",".join(CONTRACT_NAMES).encode())  # a cache without a newly listed contract is stale
     for path in sorted(CONTRACTS_DIR.glob("*.vy")):
         h.update(path.name.encode())
         h.update(path.read_bytes())

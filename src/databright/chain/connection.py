@@ -85,6 +85,39 @@ class Chain:
         else:
             self.w3.provider.make_request(RPCEndpoint("anvil_mine"), [hex(blocks)])
 
+    def now(self) -> int:
+        """The latest block's timestamp: the chain's clock, which job deadlines are measured by.
+
+        The next transaction runs in a later block, so its `block.timestamp` is at least this.
+        """
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def advance_time(self, seconds: int) -> int:
+        """Moves a dev chain's clock forward by `seconds` and mines a block there; returns `now()`.
+
+        Deadlines are wall-clock times on-chain, so tests of refunds and expiry need to jump
+        past them instead of sleeping.
+        """
+        if seconds < 1:
+            raise ConfigError(f"advance the clock by at least one second, not {seconds}")
+        target = self.now() + seconds
+        if self.embedded:
+            tester: Any = self.w3.provider
+            backend = tester.ethereum_tester.backend
+            # py-evm mines the block at (to_timestamp - 1) and opens the next one at to_timestamp;
+            # asking for target + 1 puts the latest block exactly at target
+            pending = int(tester.ethereum_tester.get_block_by_number("pending")["timestamp"])
+            backend.time_travel(max(target + 1, pending + 1))
+        else:
+            for method, params in (("evm_increaseTime", [hex(seconds)]), ("evm_mine", [])):
+                try:
+                    answer: Any = self.w3.provider.make_request(RPCEndpoint(method), params)
+                except (Web3Exception, OSError) as exc:
+                    raise ChainError(f"{self.rpc} cannot move its clock (not a dev node?): {exc}") from exc
+                if isinstance(answer, dict) and answer.get("error"):
+                    raise ChainError(f"{self.rpc} cannot move its clock (not a dev node?): {answer['error']}")
+        return self.now()
+
 
 def revert_reason(exc: Exception) -> str:
     """The contract's reason string, without the node's decoration."""
@@ -118,12 +151,17 @@ def default_rpc() -> str:
 
 
 _embedded: list[Web3] = []
+DEV_ACCOUNTS = 20  # funded dev accounts of the embedded chain and of `databright node`
 
 
 def embedded_web3() -> Web3:
     """This process's embedded chain: one per process, so every command run in it shares it."""
     if not _embedded:
-        _embedded.append(Web3(EthereumTesterProvider()))
+        from eth_tester import EthereumTester, PyEVMBackend
+
+        # the market needs more roles than eth-tester's default 10 accounts (workers, a coordinator, a buyer)
+        genesis = PyEVMBackend.generate_genesis_state(num_accounts=DEV_ACCOUNTS)
+        _embedded.append(Web3(EthereumTesterProvider(EthereumTester(PyEVMBackend(genesis_state=genesis)))))
     return _embedded[0]
 
 

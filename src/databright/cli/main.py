@@ -13,10 +13,10 @@ from rich.table import Table
 from databright.chain.connection import connect
 from databright.chain.deployment import deploy as deploy_market
 from databright.chain.node import forget_node, start_node, stop_node
-from databright.cli import data, data_market, oracle
+from databright.cli import compute, compute_run, data, data_market, oracle  # noqa: F401 (compute_run adds its commands)
 from databright.cli.common import Options, console, err_console, errors_to_exit
 from databright.market import Market
-from databright.market.units import format_amount
+from databright.market.units import format_amount, parse_amount
 
 app = typer.Typer(
     help="DataBright: a data and compute market where data and hardware earn dividends.",
@@ -24,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 data_market.register(app)
+compute.register(app)
 app.add_typer(data.data_app, name="data")
 app.add_typer(data.store_app, name="store")
 app.add_typer(oracle.oracle_app, name="oracle")
@@ -78,12 +79,17 @@ def node(
 
 @app.command()
 @errors_to_exit
-def deploy(ctx: typer.Context) -> None:
-    """Deploy the market contracts and record where they are."""
+def deploy(
+    ctx: typer.Context,
+    min_stake: Annotated[str, typer.Option(help="Least ether a compute worker must stake.")] = "1",
+) -> None:
+    """Deploy the market contracts and record where they are (you govern the compute market)."""
     opts: Options = ctx.find_root().obj
+    stake = parse_amount(min_stake, "--min-stake")
     chain = connect(opts.rpc, opts.account)
-    d = deploy_market(chain)
-    console.print(f"deployed on chain {d.chain_id}: association [bold]{d.association}[/]")
+    d = deploy_market(chain, min_stake=stake)
+    console.print(f"deployed on chain {d.chain_id}: association [bold]{d.association}[/], "
+                  f"compute market [bold]{d.compute_market}[/] governed by {chain.account}")
 
 
 @app.command()

@@ -2,7 +2,8 @@
 
 It resolves what people type (a request by index or address, a CID as text, whole shares)
 into contract calls, and hands back plain dataclasses. Each `Market` acts as one account;
-`as_account` gives a view of the same market acting as another.
+`as_account` gives a view of the same market acting as another. The compute market of the
+same deployment is `market.compute` (a `ComputeClient` acting as the same account).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from databright.chain.contracts import CuratorToken, DataAssociation, Database, 
 from databright.chain.deployment import Deployment, deploy, load_deployment
 from databright.cid import cid_from_digest, digest_from_cid
 from databright.errors import ConfigError
+from databright.market.compute import ComputeClient
 
 ZERO = "0x0000000000000000000000000000000000000000"
 
@@ -48,6 +50,7 @@ class Market:
         self.chain = chain
         self.deployment = deployment
         self.association = DataAssociation(chain, deployment.association)
+        self._compute: ComputeClient | None = None
 
     @classmethod
     def open(cls, rpc: str | None = None, account: str | int = 0) -> Market:
@@ -67,6 +70,13 @@ class Market:
 
     def as_account(self, account: str | int) -> Market:
         return Market(self.chain.with_account(account), self.deployment)
+
+    @property
+    def compute(self) -> ComputeClient:
+        """The deployment's compute market, acting as this market's account."""
+        if self._compute is None:
+            self._compute = ComputeClient(self.chain, self.deployment)
+        return self._compute
 
     # ------------------------------------------------------------ requests
 

@@ -1,9 +1,10 @@
 """Who may read which blob: rights held on-chain at the time of the read.
 
 Why a policy object apart from the HTTP server: the rules are the product's privacy promise, so
-they must be testable on their own (no sockets) and swappable (a future ComputeMarket adds
-coordinators). `AccessPolicy.check_read(address, cid)` answers with a `Decision` whose reason
-is shown to the refused caller and written to the server log.
+they must be testable on their own (no sockets) and swappable (which accounts are coordinators is
+a `CoordinatorRegistry`: by default the deployment's ComputeMarket, `ChainCoordinators`).
+`AccessPolicy.check_read(address, cid)` answers with a `Decision` whose reason is shown to the
+refused caller and written to the server log.
 
 What `ChainAccessPolicy` allows, by what the blob is to the chain:
 
@@ -15,14 +16,18 @@ What `ChainAccessPolicy` allows, by what the blob is to the chain:
   voting power there, approved coordinators;
 * a vote's REPORT (a CID named as ``report <cid>`` in a VoteCast reason, as the oracle writes
   them): the same accounts as the data of the proposal voted on;
+* a compute JOB's spec (the specCid of a JobPosted): its uploader (the buyer, normally) and
+  approved coordinators — not whoever posts a job naming it, or naming a CID would be a way in;
+* a completed job's RESULT and REPORT (JobCompleted): the job's buyer and approved coordinators;
 * anything else (uploaded, not referenced on-chain): its uploader only.
 
 Whoever uploaded a blob may always read it back: they held its bytes already. Rights are unions:
 a blob that is both data of one request and the spec of another is readable as a spec.
 
-The chain is scanned through events (RequestCreated, ProposalCreated) and only the blocks added
-since the last read are fetched, so a read costs one block-number query plus, for data and
-validation blobs, a getVotes call per request (cached for the current block).
+The chain is scanned through events (RequestCreated, ProposalCreated, VoteCast, JobPosted,
+JobCompleted) and only the blocks added since the last read are fetched, so a read costs one
+block-number query plus, for data and validation blobs, a getVotes call per request (cached for
+the current block) and, for coordinators, an isCoordinator call.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from databright.cid import cid_from_digest
 from databright.datasets.spec import DatasetSpec
 from databright.errors import DataBrightError
 from databright.market.client import Market
+from databright.market.compute import ComputeClient
 from databright.store.backend import canonical_cid, cid_digest
 from databright.store.blobstore import BlobStore
 from databright.store.uploads import UploadIndex
@@ -66,13 +72,13 @@ class AccessPolicy(Protocol):
 
 
 class CoordinatorRegistry(Protocol):
-    """Who the compute market approved as a trusted coordinator (the contract comes later)."""
+    """Who the compute market approved as a trusted coordinator."""
 
     def is_approved(self, address: str) -> bool: ...
 
 
 class NoCoordinators:
-    """The default registry: until a compute market exists, nobody is a coordinator."""
+    """Nobody is a coordinator (a deployment without a compute market)."""
 
     def is_approved(self, address: str) -> bool:
         return False
@@ -88,6 +94,16 @@ class StaticCoordinators:
         return str(Web3.to_checksum_address(address)) in self.addresses
 
 
+class ChainCoordinators:
+    """The ComputeMarket's registry, asked at every read so that a revocation takes effect at once."""
+
+    def __init__(self, compute: ComputeClient) -> None:
+        self.compute = compute
+
+    def is_approved(self, address: str) -> bool:
+        return self.compute.is_coordinator(address)
+
+
 @dataclass
 class _Index:
     """What the chain says about CIDs (by digest), up to block `scanned_to`."""
@@ -99,6 +115,9 @@ class _Index:
     validation: dict[bytes, list[str]] = field(default_factory=dict)  # validation digest -> databases
     unread_specs: dict[str, bytes] = field(default_factory=dict)  # database -> spec digest not parsed yet
     proposals: dict[int, tuple[int, str, str]] = field(default_factory=dict)  # id -> (id, database, proposer)
+    job_specs: dict[bytes, list[int]] = field(default_factory=dict)  # job spec digest -> job ids
+    job_buyers: dict[int, str] = field(default_factory=dict)  # job id -> buyer
+    job_outputs: dict[bytes, list[tuple[int, str]]] = field(default_factory=dict)  # result/report -> (job, kind)
 
 
 class ChainAccessPolicy:
@@ -118,7 +137,11 @@ class ChainAccessPolicy:
             self.market = market_or_chain
         else:
             self.market = Market(market_or_chain, load_deployment(market_or_chain))
-        self.coordinators: CoordinatorRegistry = coordinators if coordinators is not None else NoCoordinators()
+        self.compute = ComputeClient(self.market.chain, self.market.deployment) \
+            if self.market.deployment.compute_market else None
+        if coordinators is None:
+            coordinators = ChainCoordinators(self.compute) if self.compute is not None else NoCoordinators()
+        self.coordinators: CoordinatorRegistry = coordinators
         self.store = store
         self.uploads = uploads if uploads is not None else UploadIndex(store.root)
         self._lock = threading.RLock()
@@ -138,12 +161,16 @@ class ChainAccessPolicy:
             if digest in index.specs:
                 return Decision(True, f"spec of request {index.specs[digest][0]}: readable by any signed account")
             proposals, validated = index.data.get(digest, []), index.validation.get(digest, [])
-            if not proposals and not validated:
-                return Decision(False, "blob not referenced on-chain (no spec, validation set or data proposal): "
-                                       "only its uploader may read it")
+            job_specs, outputs = index.job_specs.get(digest, []), index.job_outputs.get(digest, [])
+            if not proposals and not validated and not job_specs and not outputs:
+                return Decision(False, "blob not referenced on-chain (no spec, validation set, data proposal or "
+                                       "job): only its uploader may read it")
             for pid, _, proposer in proposals:
                 if proposer == who:
                     return Decision(True, f"contributor: proposer of data proposal #{pid}")
+            for job_id, kind in outputs:
+                if index.job_buyers.get(job_id) == who:
+                    return Decision(True, f"buyer of job #{job_id}: its {kind}")
             if self.coordinators.is_approved(who):
                 return Decision(True, "approved coordinator")
             databases = list(dict.fromkeys([db for _, db, _ in proposals] + validated))
@@ -151,11 +178,18 @@ class ChainAccessPolicy:
                 if self._votes_of(db, who, block) > 0:
                     return Decision(True, f"voting power in request {db}")
         what = []
+        if job_specs:
+            what.append(f"the spec of job #{', #'.join(map(str, job_specs))} (readable by its uploader)")
+        if outputs:
+            what.extend(f"the {kind} of job #{job_id} (readable by its buyer)" for job_id, kind in outputs)
         if proposals:
             what.append(f"data proposed to request {', '.join(dict.fromkeys(db for _, db, _ in proposals))} "
                         "(readable by its contributor)")
         if validated:
             what.append(f"the validation set of request {', '.join(validated)}")
+        if not proposals and not validated:
+            return Decision(False, f"{who} may not read this blob: it is {' and '.join(what)}; approved "
+                                   f"coordinators may read it too, and {who} is none of these")
         return Decision(False, f"{who} may not read this blob: it is {' and '.join(what)}; curators and delegates "
                                "with voting power in that request and approved coordinators may read it, and "
                                f"{who} has no voting power there now")
@@ -188,10 +222,25 @@ class ChainAccessPolicy:
                 if found and voted:
                     with contextlib.suppress(DataBrightError):  # a malformed CID in a free-text reason
                         index.data.setdefault(cid_digest(found.group(1)), []).append(voted)
+            if self.compute is not None:
+                self._scan_jobs(span["from_block"], block)
             index.scanned_to = block
         if index.unread_specs:
             self._read_specs()
         return block
+
+    def _scan_jobs(self, from_block: int, to_block: int) -> None:
+        """Learns job specs, buyers and the results and reports of completed jobs."""
+        assert self.compute is not None
+        index, market = self._index, self.compute.market
+        for args in market.logs("JobPosted", from_block, to_block):
+            job_id = int(args["jobId"])
+            index.job_buyers[job_id] = str(args["buyer"])
+            index.job_specs.setdefault(bytes(args["specCid"]), []).append(job_id)
+        for args in market.logs("JobCompleted", from_block, to_block):
+            job_id = int(args["jobId"])
+            index.job_outputs.setdefault(bytes(args["resultCid"]), []).append((job_id, "result"))
+            index.job_outputs.setdefault(bytes(args["reportCid"]), []).append((job_id, "report"))
 
     def _read_specs(self) -> None:
         """Learns the validation sets of specs that have reached the store since the last call."""
