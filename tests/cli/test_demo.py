@@ -1,4 +1,4 @@
-"""`databright demo`: the data-market story, checked against the chain it ran on."""
+"""`databright demo`: the whole market's story, checked against the chain it ran on."""
 
 from __future__ import annotations
 
@@ -46,6 +46,17 @@ def test_demo_summary_matches_the_chain(rpc: str) -> None:
     assert sum(token.withdrawn(h) for h in holders) == payments["dividends_withdrawn_wei"]  # type: ignore[index]
     assert payments["data_fee_wei"] - len(holders) <= payments["dividends_withdrawn_wei"]  # type: ignore[index,operator]
     assert all(token.withdrawable(h) == 0 for h in holders)
+    job = s["job"]
+    assert job["status"] == "completed" and job["test_accuracy"] > 0.8  # type: ignore[index,operator]
+    compute = Market.open(rpc).compute
+    assert compute.address == s["chain"]["compute_market"]  # type: ignore[index]
+    settled = compute.job(job["id"])  # type: ignore[index]
+    assert settled.state.name == "COMPLETED" and settled.workers == job["workers"]  # type: ignore[index]
+    paid = payments["worker_payouts_wei"]  # type: ignore[index]
+    assert paid == compute.payouts(job["id"]) and set(paid) == set(job["workers"])  # type: ignore[index]
+    # the compute fee is split by units, down to the wei (rounding dust goes back to the buyer)
+    assert payments["compute_fee_wei"] - len(paid) < sum(paid.values()) <= payments["compute_fee_wei"]  # type: ignore[index,operator]
+    assert all(compute.balance(w) == 0 for w in paid)  # every worker withdrew
     association = Market.open(rpc).association if rpc == "embedded" else None
     if association is not None:  # the oracle's reasons are on-chain with its votes
         reasons = {p: [v.reason for v in association.votes(p) if v.reason.startswith("oracle")] for p in (3, 4, 5)}

@@ -6,34 +6,50 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
+from databright.chain.compute_market import JobState
+from databright.chain.connection import reset_embedded
+from databright.chain.keys import signer
+from databright.compute.attestation import approve
+from databright.compute.buyer import buyer_spec, fetch_result, submit_job
 from databright.compute.checkpoint import CheckpointStore, Progress
-from databright.compute.data import TrainingData
+from databright.compute.coordinator import Coordinator, JobOutcome
+from databright.compute.data import TrainingData, load_registry, prepare
+from databright.compute.errors import ComputeError
 from databright.compute.pool import WorkerHandle, spawn_worker, spawn_workers
 from databright.compute.runner import JobRunner
 from databright.compute.spec import JobSpec
 from databright.compute.training import Replica, batch_order
+from databright.demo.environment import demo_store, seeded_request, split_digits
+from databright.errors import ComputeRevert
+from databright.market import Market
+from databright.market.units import UNIT
+from databright.store.client import StoreClient
+from databright.store.errors import AccessDenied
 
 from .conftest import job_spec
 
 # the embedded chain's dev accounts 12..15 (eth-tester derives them from its fixed mnemonic)
 POOL_SIZE = 4
+TESTS = "databright-tests"  # the tests' actors' own namespace: a demo in this process cannot collide with them
 
 
 @pytest.fixture(scope="session")
 def ray_pool() -> Iterator[list[WorkerHandle]]:
     import ray
 
-    from databright.chain.connection import connect, reset_embedded
+    from databright.chain.connection import connect
 
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     reset_embedded()
     addresses = connect("embedded").accounts()[12 : 12 + POOL_SIZE]
-    handles = spawn_workers(list(addresses))
+    handles = spawn_workers(list(addresses), namespace=TESTS)
     yield handles
     ray.shutdown()
 
@@ -114,7 +130,7 @@ def test_three_workers_match_within_float_tolerance(ray_pool: list[WorkerHandle]
 
 def test_a_crashed_worker_is_replaced_and_paid_only_for_finished_units(
         ray_pool: list[WorkerHandle], digits_data: TrainingData, tmp_path: Path) -> None:
-    crasher = spawn_worker("0x" + "c0" * 20, fault="crash-after:2")
+    crasher = spawn_worker("0x" + "c0" * 20, fault="crash-after:2", namespace=TESTS)
     supply = Supply([crasher, ray_pool[0]])
     progress, state = JobRunner("crash", SPEC, digits_data, supply, CheckpointStore(tmp_path)).run()
     assert supply.failures == [crasher.address]
@@ -126,12 +142,12 @@ def test_a_crashed_worker_is_replaced_and_paid_only_for_finished_units(
 
 def test_a_hanging_worker_times_out_and_is_replaced(ray_pool: list[WorkerHandle], digits_data: TrainingData,
                                                     tmp_path: Path) -> None:
-    spec = SPEC.model_copy(update={"worker_timeout": 3.0, "training": SPEC.training.model_copy(update={"epochs": 1})})
-    hanger = spawn_worker("0x" + "a9" * 20, fault="hang-after:1")
+    spec = SPEC.model_copy(update={"worker_timeout": 10.0, "training": SPEC.training.model_copy(update={"epochs": 1})})
+    hanger = spawn_worker("0x" + "a9" * 20, fault="hang-after:1", namespace=TESTS)
     supply = Supply([hanger, ray_pool[1]])
     progress, _ = JobRunner("hang", spec, digits_data, supply, CheckpointStore(tmp_path)).run()
     assert supply.failures == [hanger.address]
-    assert "no answer within 3 s" in progress.faults[0]["reason"]
+    assert "no answer within 10 s" in progress.faults[0]["reason"]
     assert progress.workers[hanger.address].units == 4 * 64
     assert progress.workers[ray_pool[1].address].units == digits_data.n_train - 4 * 64
 
@@ -156,3 +172,147 @@ def test_a_killed_runner_resumes_from_its_checkpoint(ray_pool: list[WorkerHandle
     assert progress.units_done == 4  # two units per epoch: the fourth was done after the restart
     assert same_weights(trained(state, SPEC, digits_data), plain_loop(SPEC, digits_data))
     assert sum(s.samples for s in progress.workers.values()) == SPEC.training.epochs * digits_data.n_train
+
+
+# ---------------------------------------------------------------- the market: chain, store, coordinator
+
+
+@dataclass
+class World:
+    market: Market
+    url: str
+    database: str
+    folder: Path
+    pool: list[WorkerHandle]
+
+    def client(self, account: int | str) -> StoreClient:
+        address = account if isinstance(account, str) else self.market.chain.accounts()[account]
+        return StoreClient(self.url, signer(self.market.chain, address))
+
+    def coordinator(self, **kwargs: Any) -> Coordinator:
+        kwargs.setdefault("workers", lambda: self.pool)
+        return Coordinator(self.market.as_account(COORDINATOR), self.client(COORDINATOR), self.folder / "coord",
+                           **kwargs)
+
+    def submit(self, data_fee: int = UNIT, compute_fee: int = UNIT // 5, deadline: int = 3600,
+               **fields: Any) -> int:
+        buyer = self.market.as_account(BUYER)
+        spec = buyer_spec(buyer, {"training": {"epochs": 2, "seed": 3}, "unit_steps": 4, **fields}, self.database)
+        with self.client(BUYER) as store:
+            return submit_job(buyer, store, spec, data_fee, compute_fee, self.market.chain.now() + deadline).job_id
+
+
+COORDINATOR, BUYER = 10, 11
+MARKET_DIGITS = split_digits(4)
+
+
+@pytest.fixture
+def world(ray_pool: list[WorkerHandle], tmp_path: Path) -> Iterator[World]:
+    reset_embedded()
+    market = Market.open("embedded")
+    a = market.chain.accounts()
+    with demo_store(market) as store:
+        database = seeded_request(market, store, MARKET_DIGITS.contributions[:2])
+        approve(market.compute, a[COORDINATOR], a[COORDINATOR])
+        for h in ray_pool:
+            market.as_account(h.address).compute.register_worker(UNIT)
+        yield World(market, store.url, database, tmp_path, ray_pool)
+
+
+def market_data(world: World, spec: JobSpec) -> TrainingData:
+    """The data exactly as the coordinator prepares it, read here with the coordinator's right."""
+    with world.client(COORDINATOR) as store:
+        dataset_spec, cids, parts = load_registry(world.market, store, world.database)
+    return prepare(parts, dataset_spec, spec.eval_fraction, spec.training.seed, cids)
+
+
+def test_a_job_is_trained_sealed_and_settled(world: World) -> None:
+    market = world.market
+    job_id = world.submit()
+    before = market.token(world.database).total_distributed()
+    [outcome] = world.coordinator().run_once()
+    assert outcome.status == "completed"
+    job = market.compute.job(job_id)
+    assert job.state == JobState.COMPLETED and job.coordinator == market.chain.accounts()[COORDINATOR]
+    assert market.token(world.database).total_distributed() - before == UNIT  # the data fee became dividends
+    with world.client(BUYER) as store:
+        result = fetch_result(market.as_account(BUYER), store, job_id)
+    # the buyer's model is, bit for bit, what a plain PyTorch loop over the same data makes
+    spec = JobSpec.from_bytes(world.client(BUYER).get_bytes(job.spec_cid))
+    plain = plain_loop(spec, market_data(world, spec))
+    assert all(torch.equal(plain.model.state_dict()[k], v) for k, v in result.state_dict().items())
+    report = result.report
+    [worker] = report["workers"]
+    assert worker["address"] == job.workers[0] and worker["units"] == market.compute.units_of(job_id, job.workers[0])
+    assert market.compute.payouts(job_id) == {job.workers[0]: UNIT // 5}
+    assert sum(e["samples_used"] for e in report["data"]["entries"]) == report["data"]["train_samples"]
+    assert report["final"]["eval_accuracy"] == report["curve"][-1]["eval_accuracy"] > 0.5
+    with world.client(4) as stranger, pytest.raises(AccessDenied):  # a contributor is not the buyer
+        stranger.get_bytes(job.result_cid or "")
+    with world.client(4) as stranger, pytest.raises(ComputeError, match="only its buyer"):
+        fetch_result(market.as_account(4), stranger, job_id)
+
+
+def test_an_unfinished_job_is_refunded_after_its_deadline(world: World) -> None:
+    market = world.market
+    job_id = world.submit(deadline=60)
+    buyer = market.as_account(BUYER).compute
+    with pytest.raises(ComputeRevert, match="deadline not reached"):
+        buyer.refund(job_id)
+    market.chain.advance_time(120)
+    assert world.coordinator().run_once() == [JobOutcome(job_id, "abandoned", "deadline passed")]
+    assert market.compute.job(job_id).state == JobState.POSTED  # never accepted
+    before = market.chain.balance(market.chain.accounts()[BUYER])
+    buyer.refund(job_id)
+    assert market.compute.job(job_id).state == JobState.REFUNDED
+    assert buyer.withdraw() == UNIT + UNIT // 5
+    assert market.chain.balance(market.chain.accounts()[BUYER]) > before
+
+
+def test_a_job_asking_for_protections_this_coordinator_lacks_is_not_accepted(world: World) -> None:
+    job_id = world.submit(protections={"redundancy": 3})
+    [outcome] = world.coordinator().run_once()
+    assert outcome.status == "refused" and "protections" in outcome.detail
+    assert world.market.compute.job(job_id).state == JobState.POSTED
+
+
+def test_a_coordinator_killed_mid_job_resumes_after_restart(world: World) -> None:
+    job_id = world.submit(compute_fee=UNIT)
+
+    def die(job: int, progress: Progress) -> None:
+        if progress.units_done == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        world.coordinator(on_unit=die).run_once()
+    assert world.market.compute.job(job_id).state == JobState.ACCEPTED
+    [outcome] = world.coordinator().run_once()  # a new process: only the folder and the chain remain
+    assert outcome.status == "completed"
+    job = world.market.compute.job(job_id)
+    with world.client(BUYER) as store:
+        result = fetch_result(world.market.as_account(BUYER), store, job_id)
+    spec = JobSpec.from_bytes(world.client(BUYER).get_bytes(job.spec_cid))
+    plain = plain_loop(spec, market_data(world, spec))
+    assert all(torch.equal(plain.model.state_dict()[k], v) for k, v in result.state_dict().items())
+    # nothing was counted twice: the units paid are exactly the samples of two epochs
+    assert sum(world.market.compute.units_of(job_id, w) for w in job.workers) == 2 * result.report["data"][
+        "train_samples"]
+
+
+def test_a_dead_workers_replacement_is_assigned_on_chain_and_only_finished_work_is_paid(world: World) -> None:
+    market = world.market
+    crasher_account = market.chain.accounts()[16]
+    market.as_account(crasher_account).compute.register_worker(UNIT)
+    crasher = spawn_worker(crasher_account, fault="crash-after:1", namespace=TESTS)
+    job_id = world.submit()
+    [outcome] = world.coordinator(workers=lambda: [crasher, *world.pool]).run_once()
+    assert outcome.status == "completed"
+    job = market.compute.job(job_id)
+    assert job.workers[0] == crasher_account and len(job.workers) == 2  # the replacement was assigned too
+    units = {w: market.compute.units_of(job_id, w) for w in job.workers}
+    assert units[crasher_account] == 4 * 64  # its one finished unit of four full batches
+    with world.client(BUYER) as store:
+        report = fetch_result(market.as_account(BUYER), store, job_id).report
+    assert report["faults"][0]["worker"] == crasher_account
+    assert sum(units.values()) == 2 * report["data"]["train_samples"]
+    assert market.compute.worker(crasher_account).open_jobs == 0  # settled: it may leave

@@ -10,13 +10,16 @@ thread per worker, so reserving whole cores would only stop a small machine from
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from databright.compute.errors import ComputeError
 from databright.compute.worker import TrainingWorker
+from databright.config import home
 
 log = logging.getLogger("databright.compute")
 NAMESPACE = "databright"
@@ -47,6 +50,26 @@ def cluster_address() -> str:
     return str(ray.get_runtime_context().gcs_address)
 
 
+def _record() -> Path:
+    return home() / "ray.json"
+
+
+def record_cluster(address: str) -> None:
+    """Remembers the local cluster a `worker start` opened, for the next worker and the coordinator."""
+    _record().parent.mkdir(parents=True, exist_ok=True)
+    _record().write_text(json.dumps({"address": address, "pid": os.getpid()}))
+
+
+def recorded_cluster() -> str | None:
+    """The cluster recorded by a `worker start` that is still running, if any."""
+    try:
+        raw = json.loads(_record().read_text())
+        os.kill(int(raw["pid"]), 0)
+        return str(raw["address"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 @dataclass
 class WorkerHandle:
     """A worker actor and the Ethereum account it is paid to."""
@@ -58,22 +81,24 @@ class WorkerHandle:
         return hash(self.address)
 
 
-def spawn_worker(address: str, fault: str | None = None, detached: bool = False) -> WorkerHandle:
+def spawn_worker(address: str, fault: str | None = None, detached: bool = False,
+                 namespace: str = NAMESPACE) -> WorkerHandle:
     """Starts a worker actor for `address` and waits until it answers."""
-    return spawn_workers([address], {address: fault} if fault else None, detached)[0]
+    return spawn_workers([address], {address: fault} if fault else None, detached, namespace)[0]
 
 
 def spawn_workers(addresses: list[str], faults: dict[str, str] | None = None,
-                  detached: bool = False) -> list[WorkerHandle]:
+                  detached: bool = False, namespace: str = NAMESPACE) -> list[WorkerHandle]:
     """Starts one worker actor per address at once (each imports PyTorch, a few seconds, so they
-    start side by side) and waits until every one answers."""
+    start side by side) and waits until every one answers. A private `namespace` keeps a demo's or
+    a test's workers apart from the market's own in the same Ray instance."""
     import ray
 
     ensure_ray()
     remote = ray.remote(TrainingWorker)
     handles = []
     for address in addresses:
-        options: dict[str, Any] = {"name": PREFIX + address, "namespace": NAMESPACE, "num_cpus": 0,
+        options: dict[str, Any] = {"name": PREFIX + address, "namespace": namespace, "num_cpus": 0,
                                    "max_restarts": 0, "max_concurrency": 1}
         if detached:
             options["lifetime"] = "detached"

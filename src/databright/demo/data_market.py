@@ -23,6 +23,7 @@ from databright.cid import cid_from_digest
 from databright.datasets import DatasetError
 from databright.datasets.summary import summarize
 from databright.datasets.writers import write_dataset
+from databright.demo.compute_market import ComputeDemo, run_compute
 from databright.demo.environment import SPEC, DemoStore, demo_store, split_digits
 from databright.errors import ContractRevert, DataBrightError
 from databright.market import Market
@@ -47,18 +48,15 @@ class DataMarketDemo:
     rejected: list[int] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
     entries: int = 0
-    dividends_paid_wei: int = 0
-    dividends_withdrawn_wei: int = 0
+    names: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        """The machine-readable account of the run (`databright demo --json`)."""
+        """The data market's share of the machine-readable account (`databright demo --json`)."""
         return {
             "chain": {"chain_id": self.chain_id, "association": self.association},
             "requests": [{"database": self.database, "token": self.token, "entries": self.entries}],
             "proposals": {"accepted": self.accepted, "rejected": self.rejected},
             "refusals": self.refusals,
-            "payments": {"data_fee_wei": self.dividends_paid_wei,
-                         "dividends_withdrawn_wei": self.dividends_withdrawn_wei},
         }
 
     def refused(self, console: Console, what: str, exc: DataBrightError) -> None:
@@ -67,10 +65,29 @@ class DataMarketDemo:
         console.print(f"  [yellow]refused[/] {what}: [italic]{reason}[/]")
 
 
-def run_demo(market: Market, console: Console) -> DataMarketDemo:
-    """Runs the data market end to end on the digits and prints a readable account of it."""
+@dataclass
+class Demo:
+    data: DataMarketDemo
+    compute: ComputeDemo
+
+    def summary(self) -> dict[str, Any]:
+        """The machine-readable account of the whole run (`databright demo --json`)."""
+        out = self.data.summary()
+        compute = self.compute.summary()
+        out["chain"]["compute_market"] = self.compute.compute_market
+        out["job"] = compute["job"]
+        out["payments"] = compute["payments"]
+        return out
+
+
+def run_demo(market: Market, console: Console) -> Demo:
+    """Runs the whole market end to end on the digits and prints a readable account of it."""
     with demo_store(market) as store, tempfile.TemporaryDirectory(prefix="databright-demo-") as tmp:
-        return _run(market, store, Path(tmp), console)
+        data = _run(market, store, Path(tmp), console)
+        compute = run_compute(market, store, data.database, console, data.names)
+        data.entries = len(market.entries(data.database))
+        _summary(console, market, data.database, data.names)
+        return Demo(data, compute)
 
 
 def _run(market: Market, store: DemoStore, tmp: Path, console: Console) -> DataMarketDemo:
@@ -117,7 +134,7 @@ def _run(market: Market, store: DemoStore, tmp: Path, console: Console) -> DataM
         console.print(f"  proposal {sub.proposal_id}: {name} sends {path.name} with {sub.samples} samples "
                       f"({sub.cid[:20]}…) for {ask} shares")
     bad_x = digits.contributions[0][0][:80].copy()
-    bad_x[17, 5] = np.nan
+    bad_x[17, 0, 5] = np.nan  # row 17, feature 5 (f5 once flattened)
     bad = write_dataset(tmp / "mallory.csv", bad_x, digits.contributions[0][1][:80])
     before = store.blob_count()
     try:
@@ -168,16 +185,8 @@ def _run(market: Market, store: DemoStore, tmp: Path, console: Console) -> DataM
     except ContractRevert as exc:
         result.refused(console, "re-proposing alice's registered data", exc)
 
-    payment = UNIT  # 1 ether: a data fee, as the compute market will pay it
-    market.as_account(initiator).distribute(db, payment)
-    result.dividends_paid_wei = payment
-    console.print(f"6. a buyer's data fee of {format_amount(payment)} ETH is paid as dividends in one O(1) call")
-    for h in market.holdings(db):
-        if h.withdrawable > 0:
-            result.dividends_withdrawn_wei += market.as_account(h.account).withdraw(db)
-    console.print("7. every shareholder withdraws its dividends")
     result.entries = len(market.entries(db))
-    _summary(console, market, db, names)
+    result.names = names
     return result
 
 

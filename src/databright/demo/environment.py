@@ -27,7 +27,7 @@ from databright.store.access import ChainAccessPolicy
 from databright.store.client import StoreClient
 from databright.store.server import ServerThread, create_app
 
-SPEC = DatasetSpec(name="handwritten digits 8x8", feature_shape=(64,), dtype="float64",
+SPEC = DatasetSpec(name="handwritten digits 8x8", feature_shape=(8, 8), dtype="float64",
                    labels=tuple(range(10)), min_samples=50, max_bytes=16 * 2**20)
 VALIDATION_SAMPLES = 297
 
@@ -85,4 +85,32 @@ def split_digits(parts: int, seed: int = 7) -> DigitsSplit:
     order = np.random.default_rng(seed).permutation(len(digits.target))
     val, rest = order[:VALIDATION_SAMPLES], order[VALIDATION_SAMPLES:]
     slices = np.array_split(rest, parts)
-    return DigitsSplit((digits.data[val], digits.target[val]), [(digits.data[s], digits.target[s]) for s in slices])
+    images = digits.images  # (n, 8, 8): the CNN the buyer trains sees them as pictures
+    return DigitsSplit((images[val], digits.target[val]), [(images[s], digits.target[s]) for s in slices])
+
+
+def seeded_request(market: Market, store: DemoStore, contributions: list[tuple[Any, Any]],
+                   curator: int = 1, contributors: tuple[int, ...] = (4, 5, 6, 7)) -> str:
+    """A digits request whose registry already holds `contributions` (proposed by `contributors`,
+    passed by one curator holding every share): the starting point of the compute benches and tests."""
+    from databright.chain.contracts import Rules
+    from databright.datasets.validate import validate_arrays
+    from databright.market.data import publish_spec
+    from databright.market.units import UNIT
+
+    accounts = market.chain.accounts()
+    spec_cid, _ = publish_spec(store.client(accounts[0]), SPEC)
+    info = market.as_account(0).create_request("digits", "D", spec_cid, {accounts[curator]: 100 * UNIT},
+                                               Rules(3000, 5001, 2, 100 * UNIT))
+    market.as_account(curator).delegate(info.database)  # votes count from the next block on
+    market.chain.mine(1)
+    proposals = []
+    for who, (x, y) in zip(contributors, contributions, strict=False):
+        ds = validate_arrays(x, y, SPEC)
+        cid = store.client(accounts[who]).upload_bytes(ds.to_bytes())
+        proposals.append(market.as_account(who).propose(info.database, cid, ds.n, UNIT))
+        market.as_account(curator).vote(proposals[-1], True)
+    market.chain.mine(3)
+    for pid in proposals:
+        market.execute(pid)
+    return info.database

@@ -1,0 +1,144 @@
+"""Framework overhead of the computation market: a job through the market against a plain PyTorch loop.
+
+Both train the same model on the same data (the digits of a seeded registry, prepared exactly as the
+coordinator prepares them), in the same batch order from the same seed, at one thread:
+
+  plain         a hand-written loop in this process (zero_grad, forward, cross-entropy, backward, step)
+  market job    post (escrow) -> coordinator accepts -> reads the registry from the store with its right
+                -> trains on one Ray worker, unit by unit, with a checkpoint after each and an
+                evaluation after each epoch -> seals the model to the buyer, stores model and report
+                -> completeJob settles (compute fee to the worker, data fee as dividends)
+
+The epochs are chosen so that the plain loop takes at least --target-seconds (default 60). Fixed
+start-up costs (Ray, the worker actor, deploying the market and seeding the registry) are reported
+separately, not in the ratio. `dispatch_ms_per_step` is the coordinator's own share of each step:
+(training wall time - the worker's compute seconds) / steps, i.e. Ray calls, data shipping,
+checkpoints and evaluation. The market's final weights are checked bitwise against the plain loop's.
+
+Usage (from the repository root):
+  .venv/bin/python bench/compute.py [--target-seconds 60] [--unit-steps 50] [--model cnn] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from _report import emit  # bench/ is on sys.path when a script runs
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "compute.json"
+
+
+def plain_loop(spec: Any, data: Any) -> tuple[float, dict[str, torch.Tensor]]:
+    from databright.compute.models import build_model
+    from databright.compute.training import batch_order, deterministic
+
+    deterministic(1)
+    model = build_model(spec.model, data.feature_shape, data.n_classes, spec.training.seed)
+    opt = torch.optim.SGD(model.parameters(), lr=spec.training.lr, momentum=spec.training.momentum)
+    started = time.perf_counter()
+    for epoch in range(spec.training.epochs):
+        for batch in batch_order(data.n_train, spec.training.batch_size, epoch, spec.training.seed):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(data.x_train[batch])),
+                                                     torch.from_numpy(data.y_train[batch]))
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+    return time.perf_counter() - started, model.state_dict()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--target-seconds", type=float, default=60.0)
+    parser.add_argument("--unit-steps", type=int, default=50)
+    parser.add_argument("--model", default="cnn", choices=["mlp", "cnn", "vgg"])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("DATABRIGHT_HOME", tempfile.mkdtemp(prefix="databright-bench-"))
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+
+    from databright.compute.attestation import approve
+    from databright.compute.buyer import buyer_spec, fetch_result, submit_job
+    from databright.compute.coordinator import Coordinator
+    from databright.compute.data import load_registry, prepare
+    from databright.compute.pool import ensure_ray, spawn_workers
+    from databright.demo.environment import demo_store, seeded_request, split_digits
+    from databright.market import Market
+    from databright.market.units import UNIT
+
+    fixed: dict[str, float] = {}
+    t = time.perf_counter()
+    market = Market.open("embedded")
+    accounts = market.chain.accounts()
+    coordinator, buyer, worker = accounts[10], accounts[11], accounts[12]
+    with demo_store(market) as store:
+        database = seeded_request(market, store, split_digits(1).contributions)
+        approve(market.compute, coordinator, coordinator)
+        market.as_account(worker).compute.register_worker(UNIT)
+        fixed["chain_and_registry_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        ensure_ray()
+        fixed["ray_init_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        handles = spawn_workers([worker], namespace="databright-bench")
+        fixed["worker_actor_s"] = time.perf_counter() - t
+
+        fields: dict[str, Any] = {"model": {"kind": args.model}, "training": {"epochs": 1, "seed": 0},
+                                  "unit_steps": args.unit_steps, "worker_timeout": 600}
+        probe = buyer_spec(market.as_account(buyer), fields, database)
+        dataset_spec, cids, parts = load_registry(market, store.client(coordinator), database)
+        data = prepare(parts, dataset_spec, probe.eval_fraction, probe.training.seed, cids)
+        one_epoch, _ = plain_loop(probe, data)
+        epochs = max(1, int(args.target_seconds / one_epoch) + 1)
+        fields["training"]["epochs"] = epochs
+        spec = buyer_spec(market.as_account(buyer), fields, database)
+        plain_s, plain_state = plain_loop(spec, data)
+
+        t = time.perf_counter()
+        job_id = submit_job(market.as_account(buyer), store.client(buyer), spec, UNIT, UNIT,
+                            market.chain.now() + 24 * 3600).job_id
+        with tempfile.TemporaryDirectory() as folder:
+            service = Coordinator(market.as_account(coordinator), store.client(coordinator), Path(folder),
+                                  workers=lambda: handles)
+            [outcome] = service.run_once()
+        market_s = time.perf_counter() - t
+        assert outcome.status == "completed", outcome
+        result = fetch_result(market.as_account(buyer), store.client(buyer), job_id)
+        state = torch.load(io.BytesIO(result.model), weights_only=True)
+        bitwise = all(torch.equal(plain_state[k], v) for k, v in state.items())
+        worker_s = sum(w["seconds"] for w in result.report["workers"])
+        steps = sum(w["steps"] for w in result.report["workers"])
+
+    report = {
+        "model": args.model, "epochs": epochs, "steps": steps, "unit_steps": args.unit_steps,
+        "train_samples": data.n_train, "plain_s": plain_s, "market_job_s": market_s, "worker_compute_s": worker_s,
+        "overhead_ratio": market_s / plain_s, "dispatch_ms_per_step": 1000 * (market_s - worker_s) / steps,
+        "plain_ms_per_step": 1000 * plain_s / steps, "bitwise_equal": bitwise, "fixed_costs_s": fixed,
+        "eval_accuracy": result.report["final"]["eval_accuracy"],
+    }
+
+    def table() -> None:
+        out = Table("measure", "value", title=f"compute market overhead ({args.model}, {epochs} epochs, "
+                                               f"{steps} steps, 1 worker, 1 thread)")
+        for key in ("plain_s", "market_job_s", "worker_compute_s", "overhead_ratio", "dispatch_ms_per_step",
+                    "plain_ms_per_step", "bitwise_equal", "eval_accuracy"):
+            value = report[key]
+            out.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+        for key, value in fixed.items():
+            out.add_row(f"fixed: {key}", f"{value:.2f}")
+        Console().print(out)
+
+    emit(report, RESULTS, args.json, table)
+
+
+if __name__ == "__main__":
+    main()

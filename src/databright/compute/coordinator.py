@@ -1,0 +1,215 @@
+"""The coordinator service: follows posted jobs, trains them on workers, settles them on-chain.
+
+The coordinator is the trusted party of the paper: it reads the dataset with its on-chain right,
+and workers see only what it sends them. Its loop is restartable at every point: jobs are found from
+`JobPosted` events (the scanned block is kept in `state.json`) and from the chain's own record of
+which accepted jobs it holds, and each job resumes from its checkpoint. A job it cannot run (a bad
+spec, protections it does not offer) is never accepted; a job it cannot finish before the deadline is
+abandoned to the buyer's refund. An unreachable chain or store makes `run` back off and retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+from databright.chain.compute_market import Job, JobState
+from databright.compute.checkpoint import CheckpointStore, Progress
+from databright.compute.data import TrainingData, load_registry, prepare
+from databright.compute.errors import ComputeError, JobSpecError
+from databright.compute.pool import WorkerHandle, discover_workers, is_alive
+from databright.compute.report import JobContext, build_report, report_bytes
+from databright.compute.runner import DeadlineMissed, JobRunner
+from databright.compute.sealing import seal
+from databright.compute.spec import JobSpec
+from databright.compute.training import Replica
+from databright.errors import ChainError, ContractRevert, DataBrightError
+from databright.market import Market
+from databright.market.compute import ComputeClient
+from databright.store.client import StoreClient
+from databright.store.errors import StoreUnavailable
+
+log = logging.getLogger("databright.coordinator")
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    job_id: int
+    status: str            # completed | abandoned | refused
+    detail: str = ""
+    report_cid: str | None = None
+
+
+class ChainWorkerSupply:
+    """Workers for one job: live actors whose accounts are registered with at least the minimum
+    stake, assigned to the job on-chain before they get any work (so they can be paid or slashed)."""
+
+    def __init__(self, compute: ComputeClient, job_id: int, source: Callable[[], list[WorkerHandle]]) -> None:
+        self.compute, self.job_id, self.source = compute, job_id, source
+        self.failed_workers: set[str] = set()
+
+    def acquire(self, count: int, exclude: Collection[str]) -> list[WorkerHandle]:
+        assigned = set(self.compute.job(self.job_id).workers)
+        candidates = [h for h in self.source() if h.address not in exclude and h.address not in self.failed_workers]
+        # workers already assigned to this job first (a resumed job keeps its workers), then by address
+        candidates.sort(key=lambda h: (h.address not in assigned, h.address.lower()))
+        chosen: list[WorkerHandle] = []
+        for h in candidates:
+            if len(chosen) == count:
+                break
+            info = self.compute.worker(h.address)
+            if info.registered and info.stake >= self.compute.min_stake and is_alive(h):
+                chosen.append(h)
+        fresh = [h.address for h in chosen if h.address not in assigned]
+        if fresh:
+            self.compute.assign_workers(self.job_id, fresh)
+        return chosen
+
+    def failed(self, handle: WorkerHandle, reason: str) -> None:
+        self.failed_workers.add(handle.address)
+
+
+class Coordinator:
+    def __init__(self, market: Market, store: StoreClient, folder: Path, *,
+                 workers: Callable[[], list[WorkerHandle]] = discover_workers,
+                 on_unit: Callable[[int, Progress], None] | None = None) -> None:
+        self.market, self.store, self.folder = market, store, folder
+        self.compute = market.compute
+        self.workers = workers
+        self.on_unit = on_unit
+        folder.mkdir(parents=True, exist_ok=True)
+        self.state_path = folder / "state.json"
+        self.scanned_to = self.market.deployment.block - 1
+        self.closed: dict[int, str] = {}
+        if self.state_path.exists():
+            raw = json.loads(self.state_path.read_text())
+            self.scanned_to = int(raw["scanned_to"])
+            self.closed = {int(k): v for k, v in raw["closed"].items()}
+
+    @property
+    def address(self) -> str:
+        return self.market.account
+
+    def _save(self) -> None:
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"scanned_to": self.scanned_to, "closed": self.closed}))
+        tmp.replace(self.state_path)
+
+    def _close(self, job_id: int, status: str) -> None:
+        self.closed[job_id] = status
+        self._save()
+
+    # ------------------------------------------------------------ the loop
+
+    def run_once(self) -> list[JobOutcome]:
+        """Looks at every job posted since the last round and every job still open, once each."""
+        posted, latest = self.compute.posted_since(self.scanned_to + 1)
+        self.scanned_to = latest
+        self._save()
+        open_jobs = [j for j in range(1, self.compute.job_count() + 1) if j not in self.closed]
+        outcomes = []
+        for job_id in sorted(set(open_jobs) | set(posted)):
+            if job_id in self.closed:
+                continue
+            outcome = self.handle(self.compute.job(job_id))
+            if outcome is not None:
+                outcomes.append(outcome)
+        return outcomes
+
+    def run(self, poll: float = 2.0, should_stop: Callable[[], bool] = lambda: False,
+            sleep: Callable[[float], None] = time.sleep) -> None:
+        """Rounds until `should_stop`; an unreachable chain or store means wait and retry, doubling to 60 s."""
+        backoff = poll
+        while not should_stop():
+            try:
+                self.run_once()
+                backoff = poll
+            except (StoreUnavailable, OSError) as exc:
+                backoff = min(60.0, backoff * 2)
+                log.warning("store unreachable (%s); retrying in %.0f s", exc, backoff)
+            except ChainError as exc:
+                if isinstance(exc, ContractRevert):
+                    log.error("round failed: %s", exc)
+                else:
+                    backoff = min(60.0, backoff * 2)
+                    log.warning("chain unreachable (%s); retrying in %.0f s", exc, backoff)
+            except DataBrightError as exc:
+                log.error("round failed: %s (will retry)", exc)
+            sleep(backoff)
+
+    # ------------------------------------------------------------ one job
+
+    def handle(self, job: Job) -> JobOutcome | None:
+        if job.state in (JobState.COMPLETED, JobState.REFUNDED):
+            self._close(job.id, job.state.name.lower())
+            return None
+        if job.state == JobState.ACCEPTED and job.coordinator != self.address:
+            self._close(job.id, "taken by another coordinator")
+            return None
+        if self.market.chain.now() >= job.deadline:
+            self._close(job.id, "abandoned")
+            return JobOutcome(job.id, "abandoned", "deadline passed")
+        try:
+            spec = JobSpec.from_bytes(self.store.get_bytes(job.spec_cid), source=f"job {job.id}'s spec")
+            self._check_offer(job, spec)
+        except JobSpecError as exc:
+            log.warning("job %d refused: %s", job.id, exc)
+            self._close(job.id, "refused")
+            return JobOutcome(job.id, "refused", str(exc))
+        data = self._data(job, spec)
+        if job.state == JobState.POSTED:
+            self.compute.accept_job(job.id)
+            log.info("job %d accepted", job.id)
+        return self._train_and_settle(job, spec, data)
+
+    def _check_offer(self, job: Job, spec: JobSpec) -> None:
+        if spec.dataset != job.database:
+            raise JobSpecError(f"the spec names dataset {spec.dataset}, the job pays for {job.database}")
+        if spec.protections.any:
+            raise JobSpecError("this coordinator does not offer the requested protections yet")
+
+    def _data(self, job: Job, spec: JobSpec) -> TrainingData:
+        dataset_spec, cids, parts = load_registry(self.market, self.store, job.database)
+        return prepare(parts, dataset_spec, spec.eval_fraction, spec.training.seed, cids)
+
+    def _unit_hook(self, job_id: int) -> Callable[[Progress], None] | None:
+        hook = self.on_unit
+        if hook is None:
+            return None
+        return lambda progress: hook(job_id, progress)
+
+    def _train_and_settle(self, job: Job, spec: JobSpec, data: TrainingData) -> JobOutcome:
+        checkpoints = CheckpointStore(self.folder / "jobs" / str(job.id))
+        runner = JobRunner(
+            str(job.id), spec, data, ChainWorkerSupply(self.compute, job.id, self.workers), checkpoints,
+            too_late=lambda: self.market.chain.now() >= job.deadline,
+            on_unit=self._unit_hook(job.id),
+        )
+        try:
+            progress, state = runner.run()
+        except DeadlineMissed as exc:
+            log.warning("%s; leaving it to the buyer's refund", exc)
+            self._close(job.id, "abandoned")
+            return JobOutcome(job.id, "abandoned", str(exc))
+        final = Replica(spec, data.feature_shape, data.n_classes)
+        final.load(state)
+        model = final.model_bytes()
+        model_hash = hashlib.sha256(model).digest()
+        result_cid = self.store.upload_bytes(seal(model, spec.buyer_key))
+        ctx = JobContext(job.id, job.database, job.spec_cid, job.buyer, self.address)
+        report = build_report(ctx, spec, data, progress, final, model_hash.hex())
+        report_cid = self.store.upload_bytes(report_bytes(report))
+        assigned = set(self.compute.job(job.id).workers)
+        units = {a: s.units for a, s in progress.workers.items() if s.units > 0 and a in assigned}
+        if not units:
+            raise ComputeError(f"job {job.id} finished without any verified unit")
+        self.compute.complete_job(job.id, result_cid, model_hash, report_cid, units)
+        checkpoints.mark(progress, "completed")
+        self._close(job.id, "completed")
+        log.info("job %d completed: eval accuracy %.3f", job.id, report["final"]["eval_accuracy"])
+        return JobOutcome(job.id, "completed", report_cid=report_cid)
