@@ -16,7 +16,7 @@ separately, not in the ratio. `dispatch_ms_per_step` is the coordinator's own sh
 checkpoints and evaluation. The market's final weights are checked bitwise against the plain loop's.
 
 Usage (from the repository root):
-  .venv/bin/python bench/compute.py [--target-seconds 60] [--unit-steps 50] [--model cnn] [--json]
+  .venv/bin/python bench/compute.py [--target-seconds 60] [--unit-steps 100] [--model cnn] [--json]
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def plain_loop(spec: Any, data: Any) -> tuple[float, dict[str, torch.Tensor]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--target-seconds", type=float, default=60.0)
-    parser.add_argument("--unit-steps", type=int, default=50)
+    parser.add_argument("--unit-steps", type=int, default=100)
     parser.add_argument("--model", default="cnn", choices=["mlp", "cnn", "vgg"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -92,13 +92,14 @@ def main() -> None:
         handles = spawn_workers([worker], namespace="databright-bench")
         fixed["worker_actor_s"] = time.perf_counter() - t
 
-        fields: dict[str, Any] = {"model": {"kind": args.model}, "training": {"epochs": 1, "seed": 0},
+        fields: dict[str, Any] = {"model": {"kind": args.model}, "training": {"epochs": 4, "seed": 0},
                                   "unit_steps": args.unit_steps, "worker_timeout": 600}
         probe = buyer_spec(market.as_account(buyer), fields, database)
         dataset_spec, cids, parts = load_registry(market, store.client(coordinator), database)
         data = prepare(parts, dataset_spec, probe.eval_fraction, probe.training.seed, cids)
-        one_epoch, _ = plain_loop(probe, data)
-        epochs = max(1, int(args.target_seconds / one_epoch) + 1)
+        plain_loop(probe, data)  # warm-up: first calls into PyTorch are slow
+        four_epochs, _ = plain_loop(probe, data)
+        epochs = max(1, int(args.target_seconds / (four_epochs / 4)) + 1)
         fields["training"]["epochs"] = epochs
         spec = buyer_spec(market.as_account(buyer), fields, database)
         plain_s, plain_state = plain_loop(spec, data)

@@ -316,3 +316,54 @@ def test_a_dead_workers_replacement_is_assigned_on_chain_and_only_finished_work_
     assert report["faults"][0]["worker"] == crasher_account
     assert sum(units.values()) == 2 * report["data"]["train_samples"]
     assert market.compute.worker(crasher_account).open_jobs == 0  # settled: it may leave
+
+
+def test_the_buyer_submits_and_fetches_through_the_cli(world: World, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from databright.cli.main import app
+
+    def cli(*args: str, account: int = BUYER, code: int = 0) -> str:
+        result = CliRunner().invoke(app, ["--rpc", "embedded", "--store", world.url, "-a", str(account), *args])
+        assert result.exit_code == code, result.output
+        assert "Traceback" not in result.output
+        return result.output
+
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps({"model": {"kind": "mlp"}, "training": {"epochs": 1}}))
+    out = cli("job", "submit", str(spec), "--request", "0", "--data-fee", "0.5", "--compute-fee", "0.25",
+              "--deadline", "2h")
+    assert "job 1 posted" in out
+    assert "error: a deadline is a positive duration" in cli("job", "submit", str(spec), "--request", "0",
+                                                              "--data-fee", "1", "--compute-fee", "1",
+                                                              "--deadline", "soon", code=2)
+    assert "not completed" in cli("job", "result", "1", "-o", str(tmp_path / "m.pt"), code=2)
+    [outcome] = world.coordinator().run_once()
+    assert outcome.status == "completed"
+    out = cli("job", "result", "1", "-o", str(tmp_path / "model.pt"), "--report", str(tmp_path / "report.json"))
+    assert "sha-256 matches the chain" in out
+    state = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert set(state) == {"1.weight", "1.bias", "3.weight", "3.bias"}  # Flatten, Linear, ReLU, Linear
+    report = json.loads((tmp_path / "report.json").read_text())
+    [worker] = report["workers"]
+    assert "only its buyer" in cli("job", "result", "1", "-o", str(tmp_path / "x.pt"), account=4, code=2)
+    assert "0.25" in cli("earnings", worker["address"])
+    assert "0.25" in cli("withdraw", account=world.market.chain.accounts().index(worker["address"]))
+
+
+def test_the_coordinator_backs_off_while_the_chain_is_unreachable(world: World) -> None:
+    from databright.errors import ChainError
+
+    service = world.coordinator()
+    calls = []
+
+    def unreachable(_: int) -> tuple[list[int], int]:
+        calls.append(1)
+        raise ChainError("no chain answers at http://127.0.0.1:1")
+
+    service.compute.posted_since = unreachable  # type: ignore[method-assign]
+    sleeps: list[float] = []
+    service.run(poll=1.0, should_stop=lambda: len(sleeps) >= 4, sleep=sleeps.append)
+    assert sleeps == [2.0, 4.0, 8.0, 16.0] and len(calls) == 4

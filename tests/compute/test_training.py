@@ -32,11 +32,21 @@ def test_batch_order_is_a_seeded_permutation() -> None:
     assert not (np.concatenate(batches) == np.concatenate(batch_order(100, 32, 1, 3))).all()
 
 
-def test_schedule_units_never_cross_an_epoch() -> None:
+def test_schedule_units_never_cross_an_evaluation_point() -> None:
     units = schedule(job_spec(training={"epochs": 2, "batch_size": 10}, unit_steps=4), 95)
     assert [len(u.batches) for u in units] == [4, 4, 2, 4, 4, 2]
-    assert [u.ends_epoch for u in units] == [False, False, True] * 2
+    assert [u.evaluate_after for u in units] == [None, None, 1, None, None, 2]
     assert [u.start for u in units] == [0, 4, 8, 10, 14, 18]
+
+
+def test_schedule_units_span_epochs_between_evaluation_points() -> None:
+    # 10 epochs of 3 steps, evaluated at most 4 times: after epochs 3, 6, 9 and 10
+    units = schedule(job_spec(training={"epochs": 10, "batch_size": 10}, unit_steps=4, eval_points=4), 30)
+    assert [len(u.batches) for u in units] == [4, 4, 1, 4, 4, 1, 4, 4, 1, 3]
+    assert [u.evaluate_after for u in units] == [None, None, 3, None, None, 6, None, None, 9, 10]
+    assert sum(len(u.batches) for u in units) == 30
+    exact = schedule(job_spec(training={"epochs": 2, "batch_size": 10}, unit_steps=3, eval_points=1), 30)
+    assert [(len(u.batches), u.evaluate_after) for u in exact] == [(3, None), (3, 2)]
 
 
 def test_prepare_holds_out_and_maps_labels(digits_data: TrainingData) -> None:

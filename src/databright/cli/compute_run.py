@@ -121,6 +121,7 @@ def coordinator_start(
         raise ComputeError(f"{m.account} is not an approved coordinator: governance approves it with "
                            "`databright coordinator approve`")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per store request drowns the job's story
     ensure_ray(ray_address or recorded_cluster())
     where = folder or home() / "coordinator" / f"{m.chain.chain_id}-{m.deployment.compute_market}"
     with store_client(ctx, m) as store:

@@ -28,11 +28,16 @@ PREFIX = "worker-"
 
 def ensure_ray(address: str | None = None, num_cpus: int = 2) -> None:
     """Connects to the cluster at `address`, or starts a local one, once per process."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address:
+        # Ray 2.60 starts local clusters with token authentication (~/.ray/auth_token) but does not yet send
+        # the token when a driver joins by address; ask for it (before Ray is imported: it reads the setting
+        # once), unless the user chose a mode
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     import ray
 
     if ray.is_initialized():
         return
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         if address:
             ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level=logging.WARNING)

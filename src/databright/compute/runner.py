@@ -1,7 +1,7 @@
 """Drives one job's training on untrusted workers, unit by unit, from the last agreed state.
 
 The schedule is fixed by the spec: epochs of `batch_order` batches, cut into units of `unit_steps`
-steps that never cross an epoch's end (so evaluation falls on a unit boundary). A unit is the grain
+steps that never cross an evaluation point (so evaluation falls on a unit boundary). A unit is the grain
 of everything: the coordinator talks to a lone worker once per unit, checkpoints after each, and a
 worker that dies or does not answer within `worker_timeout` loses the unit it was doing — it is
 replaced, the replacement is given the last agreed state and the unit is done again. Only finished
@@ -46,10 +46,9 @@ class DeadlineMissed(ComputeError):
 
 @dataclass(frozen=True)
 class Unit:
-    epoch: int
     start: int            # global step index of the unit's first step
     batches: tuple[Array, ...]
-    ends_epoch: bool
+    evaluate_after: int | None  # the epoch (1-based) whose end this unit reaches, when one is evaluated there
 
     @property
     def end(self) -> int:
@@ -64,14 +63,27 @@ class _Faulty(Exception):
 
 
 def schedule(spec: JobSpec, n_train: int) -> list[Unit]:
+    """Units of `unit_steps` steps over the whole run. They may span epochs (short epochs would
+    otherwise make tiny units, and each unit costs a round trip and a checkpoint), but never an
+    evaluation point: the end of every `ceil(epochs / eval_points)`-th epoch and of the last one."""
+    epochs = spec.training.epochs
+    every = -(-epochs // spec.eval_points)
     units: list[Unit] = []
     position = 0
-    for epoch in range(spec.training.epochs):
-        batches = batch_order(n_train, spec.training.batch_size, epoch, spec.training.seed)
-        for i in range(0, len(batches), spec.unit_steps):
-            chunk = tuple(batches[i : i + spec.unit_steps])
-            units.append(Unit(epoch, position, chunk, i + spec.unit_steps >= len(batches)))
-            position += len(chunk)
+    pending: list[Array] = []
+    for epoch in range(epochs):
+        for batch in batch_order(n_train, spec.training.batch_size, epoch, spec.training.seed):
+            pending.append(batch)
+            if len(pending) == spec.unit_steps:
+                units.append(Unit(position, tuple(pending), None))
+                position, pending = position + len(pending), []
+        if (epoch + 1) % every == 0 or epoch + 1 == epochs:
+            if pending:
+                units.append(Unit(position, tuple(pending), epoch + 1))
+                position, pending = position + len(pending), []
+            else:  # the last full unit ended exactly on this epoch's end
+                last = units[-1]
+                units[-1] = Unit(last.start, last.batches, epoch + 1)
     return units
 
 
@@ -134,8 +146,8 @@ class JobRunner:
         progress.position = unit.end
         progress.state_hash = new_hash
         progress.units_done += 1
-        if unit.ends_epoch:
-            self._evaluate(unit.epoch, progress, new_state)
+        if unit.evaluate_after is not None:
+            self._evaluate(unit.evaluate_after, progress, new_state)
         self.checkpoints.save(progress, new_state)
         if self.on_unit is not None:
             self.on_unit(progress)
@@ -259,7 +271,7 @@ class JobRunner:
         n = min(TRAIN_ACCURACY_SAMPLES, d.n_train)
         losses = progress.epoch_losses
         progress.curve.append({
-            "epoch": float(epoch + 1),
+            "epoch": float(epoch),
             "train_loss": float(np.mean(losses)) if losses else float("nan"),
             "train_accuracy": self.local.accuracy(d.x_train[:n], d.y_train[:n]),
             "eval_accuracy": self.local.accuracy(d.x_eval, d.y_eval),

@@ -78,7 +78,8 @@ class ProtectionsSpec(_Frozen):
 
 class JobSpec(_Frozen):
     """`workers` is the data-parallel width of one group; `unit_steps` is how many optimiser steps
-    make one unit of work (the grain of checkpoints, of fault recovery and of payment)."""
+    make one unit of work (the grain of checkpoints, of fault recovery and of payment); the held-out
+    accuracy is measured at most `eval_points` times, evenly over the epochs and always at the end."""
 
     version: Literal[1] = 1
     dataset: str
@@ -87,6 +88,7 @@ class JobSpec(_Frozen):
     eval_fraction: float = Field(default=0.2, gt=0, le=0.5)
     workers: int = Field(default=1, ge=1, le=16)
     unit_steps: int = Field(default=25, ge=1, le=100_000)
+    eval_points: int = Field(default=20, ge=1, le=10_000)
     worker_timeout: float = Field(default=60.0, gt=0)
     buyer_key: str
     protections: ProtectionsSpec = ProtectionsSpec()
