@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -94,6 +95,8 @@ def worker_start(
     from databright.compute.worker_service import serve_until_stopped, start_worker
 
     m = market(ctx)
+    # a polite kill ends like Ctrl-C, so the actor is stopped and a local Ray instance shut down with us
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = start_worker(m, parse_amount(stake, "stake"), ray_address, fault)
     console.print(f"worker {m.account} serving on Ray at {started.ray_address} "
                   f"(staked {format_amount(started.staked)} ETH now); Ctrl-C to stop")

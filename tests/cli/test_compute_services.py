@@ -1,0 +1,103 @@
+"""`worker start` and `coordinator start` as a person runs them: separate processes on one anvil node.
+
+The first worker opens a local Ray instance and records it; the second joins it (with Ray's token);
+the coordinator finds both by name, trains a job on them and settles it on-chain. This is the only
+test that needs processes of its own, so it is kept to one job of one epoch.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from databright.chain.compute_market import JobState
+from databright.chain.connection import connect
+from databright.chain.deployment import deploy
+from databright.compute.attestation import approve
+from databright.compute.buyer import buyer_spec, submit_job
+from databright.demo.environment import demo_store, seeded_request, split_digits
+from databright.market import Market
+from databright.market.units import UNIT
+
+CLI = [sys.executable, "-m", "databright.cli.main"]
+
+
+class Service:
+    """A CLI process whose output is read line by line in a thread (so waiting never blocks on a pipe)."""
+
+    def __init__(self, *args: str) -> None:
+        env = os.environ | {"PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+        self.proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env=env)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def wait_for(self, text: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.seen.append(self.lines.get(timeout=1))
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            if text in self.seen[-1]:
+                return
+        pytest.fail(f"{text!r} never came; output:\n{''.join(self.seen)}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+def services() -> Iterator[list[Service]]:
+    started: list[Service] = []
+    yield started
+    for s in reversed(started):
+        s.stop()
+
+
+@pytest.mark.anvil
+def test_workers_and_a_coordinator_in_their_own_processes(anvil_rpc: str, services: list[Service],
+                                                          tmp_path: Path) -> None:
+    chain = connect(anvil_rpc)
+    market = Market(chain, deploy(chain))
+    a = chain.accounts()
+    with demo_store(market) as store:
+        database = seeded_request(market, store, split_digits(1).contributions)
+        approve(market.compute, a[10], a[10])
+        rpc = ["--rpc", anvil_rpc, "--store", store.url]
+        for account in ("12", "13"):
+            services.append(Service(*rpc, "-a", account, "worker", "start", "--stake", "1"))
+            services[-1].wait_for("serving on Ray")
+        assert {w.address for w in market.compute.workers()} == {a[12], a[13]}
+        buyer = market.as_account(11)
+        spec = buyer_spec(buyer, {"model": {"kind": "mlp"}, "training": {"epochs": 1}, "workers": 2}, database)
+        job_id = submit_job(buyer, store.client(a[11]), spec, UNIT, UNIT, chain.now() + 3600).job_id
+        done = subprocess.run([*CLI, *rpc, "-a", "10", "coordinator", "start", "--once"], capture_output=True,
+                              text=True, timeout=300, env=os.environ | {"COLUMNS": "200"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"job {job_id}: completed" in done.stdout
+    job = market.compute.job(job_id)
+    assert job.state == JobState.COMPLETED and set(job.workers) == {a[12], a[13]}
+    assert sum(market.compute.payouts(job_id).values()) == UNIT
