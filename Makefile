@@ -45,6 +45,7 @@ bench: setup
 	$(BIN)/python bench/store_lib.py
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/valuation.py
+	$(BIN)/python bench/compute.py
 
 lint: setup
 	$(BIN)/ruff check src tests bench
