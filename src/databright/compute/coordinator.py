@@ -28,11 +28,10 @@ from databright.compute.runner import DeadlineMissed, JobRunner
 from databright.compute.sealing import seal
 from databright.compute.spec import JobSpec
 from databright.compute.training import Replica
-from databright.errors import ChainError, ContractRevert, DataBrightError
 from databright.market import Market
 from databright.market.compute import ComputeClient
+from databright.rounds import run_rounds
 from databright.store.client import StoreClient
-from databright.store.errors import StoreUnavailable
 
 log = logging.getLogger("databright.coordinator")
 
@@ -124,23 +123,7 @@ class Coordinator:
     def run(self, poll: float = 2.0, should_stop: Callable[[], bool] = lambda: False,
             sleep: Callable[[float], None] = time.sleep) -> None:
         """Rounds until `should_stop`; an unreachable chain or store means wait and retry, doubling to 60 s."""
-        backoff = poll
-        while not should_stop():
-            try:
-                self.run_once()
-                backoff = poll
-            except (StoreUnavailable, OSError) as exc:
-                backoff = min(60.0, backoff * 2)
-                log.warning("store unreachable (%s); retrying in %.0f s", exc, backoff)
-            except ChainError as exc:
-                if isinstance(exc, ContractRevert):
-                    log.error("round failed: %s", exc)
-                else:
-                    backoff = min(60.0, backoff * 2)
-                    log.warning("chain unreachable (%s); retrying in %.0f s", exc, backoff)
-            except DataBrightError as exc:
-                log.error("round failed: %s (will retry)", exc)
-            sleep(backoff)
+        run_rounds(self.run_once, log, poll, should_stop, sleep)
 
     # ------------------------------------------------------------ one job
 

@@ -20,10 +20,10 @@ from pathlib import Path
 from databright.chain.contracts import ProposalKind, ProposalState
 from databright.cid import cid_from_digest
 from databright.datasets import CanonicalDataset, DatasetError, DatasetSpec, load_canonical
-from databright.errors import ChainError, DataBrightError
 from databright.market import Market
 from databright.market.data import request_spec
 from databright.oracle.assess import Assessment, FairSharePolicy, assess
+from databright.rounds import run_rounds
 from databright.store.client import StoreClient
 from databright.store.errors import StoreError, StoreUnavailable
 
@@ -121,14 +121,4 @@ class Oracle:
     def run(self, poll: float = 2.0, should_stop: Callable[[], bool] = lambda: False,
             sleep: Callable[[float], None] = time.sleep) -> None:
         """Rounds until `should_stop`; an unreachable chain or store means wait and retry, doubling to 60 s."""
-        backoff = poll
-        while not should_stop():
-            try:
-                self.run_once()
-                backoff = poll
-            except (ChainError, StoreUnavailable, OSError) as exc:
-                backoff = min(60.0, backoff * 2)
-                log.warning("chain or store unreachable (%s); retrying in %.0f s", exc, backoff)
-            except DataBrightError as exc:
-                log.error("round failed: %s", exc)
-            sleep(backoff)
+        run_rounds(self.run_once, log, poll, should_stop, sleep)
