@@ -4,6 +4,7 @@ faults (a crash, a hang), a coordinator killed and restarted, and the market's w
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ class Supply:
     def __init__(self, handles: list[WorkerHandle]) -> None:
         self.free = list(handles)
         self.failures: list[str] = []
+        self.slashed: list[tuple[str, dict[str, Any]]] = []
 
     def acquire(self, count: int, exclude: Collection[str]) -> list[WorkerHandle]:
         out = [h for h in self.free if h.address not in exclude][:count]
@@ -68,6 +70,9 @@ class Supply:
 
     def failed(self, handle: WorkerHandle, reason: str) -> None:
         self.failures.append(handle.address)
+
+    def slash(self, handle: WorkerHandle, evidence: dict[str, Any]) -> None:
+        self.slashed.append((handle.address, evidence))
 
 
 def plain_loop(spec: JobSpec, data: TrainingData) -> Replica:
@@ -270,9 +275,9 @@ def test_an_unfinished_job_is_refunded_after_its_deadline(world: World) -> None:
 
 
 def test_a_job_asking_for_protections_this_coordinator_lacks_is_not_accepted(world: World) -> None:
-    job_id = world.submit(protections={"redundancy": 3})
+    job_id = world.submit(protections={"data_cap": 0.05})
     [outcome] = world.coordinator().run_once()
-    assert outcome.status == "refused" and "protections" in outcome.detail
+    assert outcome.status == "refused" and "data cap" in outcome.detail
     assert world.market.compute.job(job_id).state == JobState.POSTED
 
 
@@ -304,8 +309,14 @@ def test_a_dead_workers_replacement_is_assigned_on_chain_and_only_finished_work_
     crasher_account = market.chain.accounts()[16]
     market.as_account(crasher_account).compute.register_worker(UNIT)
     crasher = spawn_worker(crasher_account, fault="crash-after:1", namespace=TESTS)
+    calls = []
+
+    def source() -> list[WorkerHandle]:  # the crasher is drawn first; the pool supplies its replacement
+        calls.append(1)
+        return [crasher] if len(calls) == 1 else [crasher, *world.pool]
+
     job_id = world.submit()
-    [outcome] = world.coordinator(workers=lambda: [crasher, *world.pool]).run_once()
+    [outcome] = world.coordinator(workers=source).run_once()
     assert outcome.status == "completed"
     job = market.compute.job(job_id)
     assert job.workers[0] == crasher_account and len(job.workers) == 2  # the replacement was assigned too
@@ -367,3 +378,50 @@ def test_the_coordinator_backs_off_while_the_chain_is_unreachable(world: World) 
     sleeps: list[float] = []
     service.run(poll=1.0, should_stop=lambda: len(sleeps) >= 4, sleep=sleeps.append)
     assert sleeps == [2.0, 4.0, 8.0, 16.0] and len(calls) == 4
+
+
+# ---------------------------------------------------------------- protections
+
+
+def test_tmr_agrees_every_unit_and_gives_the_unprotected_weights(ray_pool: list[WorkerHandle],
+                                                                 digits_data: TrainingData, tmp_path: Path) -> None:
+    spec = JobSpec.build(**{**SPEC.model_dump(), "protections": {"redundancy": 3}})
+    progress, state = JobRunner("tmr", spec, digits_data, Supply(ray_pool[:3]), CheckpointStore(tmp_path)).run()
+    assert same_weights(trained(state, spec, digits_data), plain_loop(spec, digits_data))
+    assert progress.agreements == progress.units_done == 4 and not progress.deviations
+    # each of the three groups did (and is credited for) the whole job: TMR costs three times the work
+    assert [s.units for s in progress.workers.values()] == [2 * digits_data.n_train] * 3
+
+
+def test_a_corrupting_worker_is_caught_by_tmr_slashed_on_chain_and_never_paid(world: World) -> None:
+    market = world.market
+    cheat = market.chain.accounts()[17]
+    market.as_account(cheat).compute.register_worker(UNIT)
+    corrupter = spawn_worker(cheat, fault="corrupt:1.0", namespace=TESTS)
+    calls = []
+
+    def source() -> list[WorkerHandle]:  # the cheat is in the first three drawn; a spare comes later
+        calls.append(1)
+        return [corrupter, *world.pool[:2]] if len(calls) == 1 else [corrupter, *world.pool]
+
+    job_id = world.submit(protections={"redundancy": 3})
+    [outcome] = world.coordinator(workers=source).run_once()
+    assert outcome.status == "completed"
+    job = market.compute.job(job_id)
+    [slash] = market.compute.slashes(job_id)
+    assert slash.worker == cheat and slash.amount == UNIT and market.compute.worker(cheat).stake == 0
+    assert market.compute.units_of(job_id, cheat) == 0 and cheat not in market.compute.payouts(job_id)
+    with world.client(COORDINATOR) as store:
+        evidence = json.loads(store.get_bytes(slash.evidence_cid))
+    assert evidence["step"] == 0 and len(evidence["results"]) == 3
+    assert evidence["results"][cheat] != evidence["majority"]
+    assert sorted(v for k, v in evidence["results"].items() if k != cheat) == [evidence["majority"]] * 2
+    with world.client(BUYER) as store:
+        result = fetch_result(market.as_account(BUYER), store, job_id)
+    verification = result.report["verification"]
+    assert verification["slashed_workers"] == [cheat] and verification["deviations_detected"] == 1
+    assert verification["groups_agreed"] == verification["units_verified"]
+    assert set(job.workers) == {cheat, *(h.address for h in world.pool[:3])}  # the spare replaced the cheat
+    spec = JobSpec.from_bytes(world.client(BUYER).get_bytes(job.spec_cid))
+    plain = plain_loop(spec, market_data(world, spec))  # the released result is the honest one, bit for bit
+    assert all(torch.equal(plain.model.state_dict()[k], v) for k, v in result.state_dict().items())

@@ -158,3 +158,25 @@ def test_index_hash_depends_on_the_set_not_its_order() -> None:
     assert index_hash([3, 1, 2]) == index_hash([1, 2, 3])
     assert index_hash([1, 2, 3]) == hashlib.sha256(np.array([1, 2, 3], dtype="<i8").tobytes()).hexdigest()
     assert index_hash([1, 2]) != index_hash([1, 2, 3])
+
+
+def test_agreement_by_hash_and_within_tolerance(digits_data: TrainingData) -> None:
+    from databright.compute.spec import Tolerance
+    from databright.compute.verification import agreement
+
+    spec = job_spec(model={"kind": "mlp"})
+    a = Replica(spec, (8, 8), 10)
+    honest = a.snapshot()
+    with torch.no_grad():
+        next(a.model.parameters()).view(-1)[0] += 1e-6
+    tiny = a.snapshot()
+    with torch.no_grad():
+        next(a.model.parameters()).view(-1)[0] += 0.5
+    cheat = a.snapshot()
+    scratch = Replica(spec, (8, 8), 10)
+    assert agreement(["h", "h", "h"], [honest] * 3, None, scratch) == [0, 1, 2]
+    assert agreement(["h", "x", "h"], [honest, cheat, honest], None, scratch) == [0, 2]
+    assert len(agreement(["a", "b", "c"], [honest, tiny, cheat], None, scratch)) == 1  # bitwise: nobody agrees
+    loose = Tolerance(abs_diff=1e-4)
+    assert agreement(["a", "b", "c"], [honest, tiny, cheat], loose, scratch) == [0, 1]
+    assert agreement(["a", "b", "c"], [honest, tiny, honest], loose, scratch) == [0, 1, 2]

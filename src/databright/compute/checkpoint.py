@@ -38,6 +38,8 @@ class Progress:
     curve: list[dict[str, float]] = field(default_factory=list)
     epoch_losses: list[float] = field(default_factory=list)
     faults: list[dict[str, Any]] = field(default_factory=list)
+    deviations: list[dict[str, Any]] = field(default_factory=list)  # caught by comparison: who, evidence
+    agreements: int = 0     # units whose redundant results all agreed
     status: str = "running"
 
     def to_json(self) -> str:

@@ -13,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from databright.chain.compute_market import Job, JobState
 from databright.compute.checkpoint import CheckpointStore, Progress
@@ -48,15 +50,19 @@ class ChainWorkerSupply:
     """Workers for one job: live actors whose accounts are registered with at least the minimum
     stake, assigned to the job on-chain before they get any work (so they can be paid or slashed)."""
 
-    def __init__(self, compute: ComputeClient, job_id: int, source: Callable[[], list[WorkerHandle]]) -> None:
-        self.compute, self.job_id, self.source = compute, job_id, source
+    def __init__(self, compute: ComputeClient, job_id: int, source: Callable[[], list[WorkerHandle]],
+                 store: StoreClient) -> None:
+        self.compute, self.job_id, self.source, self.store = compute, job_id, source, store
         self.failed_workers: set[str] = set()
+        self.rng = random.Random(job_id)  # groups are drawn at random, reproducibly per job
 
     def acquire(self, count: int, exclude: Collection[str]) -> list[WorkerHandle]:
         assigned = set(self.compute.job(self.job_id).workers)
         candidates = [h for h in self.source() if h.address not in exclude and h.address not in self.failed_workers]
-        # workers already assigned to this job first (a resumed job keeps its workers), then by address
-        candidates.sort(key=lambda h: (h.address not in assigned, h.address.lower()))
+        # workers already assigned to this job first (a resumed job keeps its workers), then in random order
+        candidates.sort(key=lambda h: h.address.lower())
+        self.rng.shuffle(candidates)
+        candidates.sort(key=lambda h: h.address not in assigned)
         chosen: list[WorkerHandle] = []
         for h in candidates:
             if len(chosen) == count:
@@ -71,6 +77,13 @@ class ChainWorkerSupply:
 
     def failed(self, handle: WorkerHandle, reason: str) -> None:
         self.failed_workers.add(handle.address)
+
+    def slash(self, handle: WorkerHandle, evidence: dict[str, Any]) -> None:
+        """Stores the evidence and slashes the worker's stake on-chain (it goes to the buyer)."""
+        cid = self.store.upload_bytes(json.dumps(evidence, sort_keys=True).encode())
+        evidence["evidence_cid"] = cid
+        amount = self.compute.slash(self.job_id, handle.address, cid)
+        log.warning("job %d: worker %s slashed %d wei, evidence %s", self.job_id, handle.address, amount, cid)
 
 
 class Coordinator:
@@ -153,8 +166,11 @@ class Coordinator:
     def _check_offer(self, job: Job, spec: JobSpec) -> None:
         if spec.dataset != job.database:
             raise JobSpecError(f"the spec names dataset {spec.dataset}, the job pays for {job.database}")
-        if spec.protections.any:
-            raise JobSpecError("this coordinator does not offer the requested protections yet")
+        p = spec.protections
+        if p.data_cap is not None or p.split_stages != 1 or p.spot_check_rate > 0:
+            raise JobSpecError("this coordinator does not offer the data cap, model splitting or spot checks yet")
+        if p.redundancy == 3 and spec.workers != 1:
+            raise JobSpecError("with redundancy each of the three groups is one worker here: set workers to 1")
 
     def _data(self, job: Job, spec: JobSpec) -> TrainingData:
         dataset_spec, cids, parts = load_registry(self.market, self.store, job.database)
@@ -169,7 +185,7 @@ class Coordinator:
     def _train_and_settle(self, job: Job, spec: JobSpec, data: TrainingData) -> JobOutcome:
         checkpoints = CheckpointStore(self.folder / "jobs" / str(job.id))
         runner = JobRunner(
-            str(job.id), spec, data, ChainWorkerSupply(self.compute, job.id, self.workers), checkpoints,
+            str(job.id), spec, data, ChainWorkerSupply(self.compute, job.id, self.workers, self.store), checkpoints,
             too_late=lambda: self.market.chain.now() >= job.deadline,
             on_unit=self._unit_hook(job.id),
         )

@@ -67,6 +67,9 @@ def build_report(ctx: JobContext, spec: JobSpec, data: TrainingData, progress: P
                   "eval_accuracy": final.accuracy(data.x_eval, data.y_eval)},
         "protections": spec.protections.model_dump(mode="json"),
         "verification": {"redundancy": spec.protections.redundancy, "units_verified": progress.units_done,
+                         "groups_agreed": progress.agreements, "deviations_detected": len(progress.deviations),
+                         "deviations": progress.deviations,
+                         "slashed_workers": sorted({d["worker"] for d in progress.deviations}),
                          "max_worker_data_fraction": exposure},
     }
 

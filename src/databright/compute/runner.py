@@ -25,6 +25,7 @@ from databright.compute.models import check_model
 from databright.compute.pool import WorkerHandle, kill_worker
 from databright.compute.spec import JobSpec
 from databright.compute.training import Array, Replica, batch_order, sum_gradients
+from databright.compute.verification import Faulty, execute_tmr
 
 log = logging.getLogger("databright.compute")
 MAX_ATTEMPTS = 5
@@ -38,6 +39,8 @@ class WorkerSupply(Protocol):
     def acquire(self, count: int, exclude: Collection[str]) -> list[WorkerHandle]: ...
 
     def failed(self, handle: WorkerHandle, reason: str) -> None: ...
+
+    def slash(self, handle: WorkerHandle, evidence: dict[str, Any]) -> None: ...
 
 
 class DeadlineMissed(ComputeError):
@@ -53,13 +56,6 @@ class Unit:
     @property
     def end(self) -> int:
         return self.start + len(self.batches)
-
-
-class _Faulty(Exception):
-    def __init__(self, workers: Sequence[WorkerHandle], reason: str) -> None:
-        super().__init__(reason)
-        self.workers = list(workers)
-        self.reason = reason
 
 
 def schedule(spec: JobSpec, n_train: int) -> list[Unit]:
@@ -98,6 +94,7 @@ class JobRunner:
         self.spec_json = spec.to_bytes()
         self.local = Replica(spec, data.feature_shape, data.n_classes)
         check_model(self.local.model, data.feature_shape)
+        self.scratch = Replica(spec, data.feature_shape, data.n_classes)  # for comparing results within tolerance
         self.group: list[WorkerHandle] = []
         self.holds: dict[str, str] = {}   # worker address -> hash of the state it holds
         self.next_unit: Unit | None = None
@@ -131,7 +128,7 @@ class JobRunner:
             try:
                 new_state, new_hash, credit, losses = self._execute(unit, progress, state)
                 break
-            except _Faulty as fault:
+            except Faulty as fault:
                 self._drop(fault, unit, progress, attempt)
         else:
             raise WorkerFault(f"job {self.job}: unit at step {unit.start} failed {MAX_ATTEMPTS} times")
@@ -154,20 +151,23 @@ class JobRunner:
         return new_state
 
     def _fill_group(self, progress: Progress) -> None:
-        missing = self.spec.workers - len(self.group)
+        needed = self.spec.workers * self.spec.protections.redundancy
+        missing = needed - len(self.group)
         if missing > 0:
             self.group += self.supply.acquire(missing, exclude={h.address for h in self.group})
             progress.group = [h.address for h in self.group]
-        if len(self.group) < self.spec.workers:
-            raise WorkerFault(f"job {self.job} needs {self.spec.workers} workers and only {len(self.group)} "
-                              "are available")
+        if len(self.group) < needed:
+            raise WorkerFault(f"job {self.job} needs {needed} workers and only {len(self.group)} are available")
 
-    def _drop(self, fault: _Faulty, unit: Unit, progress: Progress, attempt: int) -> None:
+    def _drop(self, fault: Faulty, unit: Unit, progress: Progress, attempt: int) -> None:
         for handle in fault.workers:
             log.warning("job %s: worker %s failed at step %d (%s); replacing it", self.job, handle.address,
                         unit.start, fault.reason)
             progress.faults.append({"worker": handle.address, "step": unit.start, "reason": fault.reason,
                                     "attempt": attempt})
+            if fault.evidence is not None:
+                self.supply.slash(handle, fault.evidence)
+                progress.deviations.append({"worker": handle.address, **fault.evidence})
             self.group = [h for h in self.group if h.address != handle.address]
             self.holds.pop(handle.address, None)
             kill_worker(handle)
@@ -177,13 +177,16 @@ class JobRunner:
         stale = [h for h in self.group if self.holds.get(h.address) != state_hash]
         refs = [(h, h.actor.setup.remote(self.job, self.spec_json, list(self.data.feature_shape),
                                          self.data.n_classes, state)) for h in stale]
-        for h, reply in zip(stale, self._get(refs), strict=True):
+        for h, reply in zip(stale, self.gather(refs), strict=True):
             if reply != state_hash:
-                raise _Faulty([h], "loaded state does not match the agreed state")
+                raise Faulty([h], "loaded state does not match the agreed state")
             self.holds[h.address] = state_hash
 
     def _execute(self, unit: Unit, progress: Progress, state: bytes) -> tuple[
             bytes, str, dict[str, tuple[int, int, float, Array]], list[float]]:
+        if self.spec.protections.redundancy == 3:
+            self._load(state, progress.state_hash)
+            return execute_tmr(self, unit, progress)
         if len(self.group) == 1:
             (h,) = self.group
             sent, self.inflight = self.inflight, None
@@ -191,11 +194,11 @@ class JobRunner:
                 ref = sent[3]
             else:
                 self._load(state, progress.state_hash)
-                ref = self._send_unit(h, unit)
-            (reply,) = self._get([(h, ref)])
+                ref = self.send_unit(h, unit)
+            (reply,) = self.gather([(h, ref)])
             self.holds[h.address] = reply["hash"]
             if self.next_unit is not None:
-                self.inflight = (self.next_unit.start, h.address, reply["hash"], self._send_unit(h, self.next_unit))
+                self.inflight = (self.next_unit.start, h.address, reply["hash"], self.send_unit(h, self.next_unit))
             indices = np.unique(np.concatenate(unit.batches))
             samples = sum(len(b) for b in unit.batches)
             return reply["state"], reply["hash"], {h.address: (samples, len(unit.batches), reply["seconds"],
@@ -203,7 +206,7 @@ class JobRunner:
         self._load(state, progress.state_hash)
         return self._execute_parallel(unit)
 
-    def _send_unit(self, h: WorkerHandle, unit: Unit) -> Any:
+    def send_unit(self, h: WorkerHandle, unit: Unit) -> Any:
         x, y = self.data.x_train, self.data.y_train
         return h.actor.run_unit.remote([x[b] for b in unit.batches], [y[b] for b in unit.batches])
 
@@ -217,7 +220,7 @@ class JobRunner:
         losses = []
         for batch in unit.batches:
             parts = np.array_split(batch, len(group))
-            replies = self._get([(h, h.actor.grad_step.remote(grads, x[p], y[p], len(batch)))
+            replies = self.gather([(h, h.actor.grad_step.remote(grads, x[p], y[p], len(batch)))
                                  for h, p in zip(group, parts, strict=True)])
             grads = sum_gradients([r["grads"] for r in replies])
             losses.append(sum(r["loss_sum"] for r in replies) / len(batch))
@@ -225,12 +228,12 @@ class JobRunner:
                 seconds[h.address] += r["seconds"]
                 seen[h.address].append(p)
         assert grads is not None
-        finals = self._get([(h, h.actor.finish.remote(grads, i == 0)) for i, h in enumerate(group)])
+        finals = self.gather([(h, h.actor.finish.remote(grads, i == 0)) for i, h in enumerate(group)])
         hashes = [f["hash"] for f in finals]
         majority = max(set(hashes), key=hashes.count)
         deviating = [h for h, v in zip(group, hashes, strict=True) if v != majority]
         if deviating:
-            raise _Faulty(deviating if hashes.count(majority) * 2 > len(hashes) else group,
+            raise Faulty(deviating if hashes.count(majority) * 2 > len(hashes) else group,
                           "replicas disagree after the unit")
         state = finals[0]["state"]
         for h in group:
@@ -241,7 +244,7 @@ class JobRunner:
             credit[h.address] = (len(idx), len(unit.batches), seconds[h.address], np.unique(idx))
         return state, majority, credit, losses
 
-    def _get(self, refs: Sequence[tuple[WorkerHandle, Any]]) -> list[Any]:
+    def gather(self, refs: Sequence[tuple[WorkerHandle, Any]]) -> list[Any]:
         """Waits for every reply up to the worker timeout; any worker that died, failed or hung is a fault."""
         import ray
 
@@ -262,7 +265,7 @@ class JobRunner:
                 faulty.append(h)
                 reasons.append(f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200]}")
         if faulty:
-            raise _Faulty(faulty, "; ".join(sorted(set(reasons))) + f" after {time.monotonic() - started:.1f} s")
+            raise Faulty(faulty, "; ".join(sorted(set(reasons))) + f" after {time.monotonic() - started:.1f} s")
         return replies
 
     def _evaluate(self, epoch: int, progress: Progress, state: bytes) -> None:
