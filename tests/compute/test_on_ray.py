@@ -425,3 +425,17 @@ def test_a_corrupting_worker_is_caught_by_tmr_slashed_on_chain_and_never_paid(wo
     spec = JobSpec.from_bytes(world.client(BUYER).get_bytes(job.spec_cid))
     plain = plain_loop(spec, market_data(world, spec))  # the released result is the honest one, bit for bit
     assert all(torch.equal(plain.model.state_dict()[k], v) for k, v in result.state_dict().items())
+
+
+def test_spot_checks_catch_a_corrupting_worker_and_keep_the_honest_result(
+        ray_pool: list[WorkerHandle], digits_data: TrainingData, tmp_path: Path) -> None:
+    spec = JobSpec.build(**{**SPEC.model_dump(), "protections": {"spot_check_rate": 1.0}})
+    cheat = spawn_worker("0x" + "5c" * 20, fault="corrupt:1.0", namespace=TESTS)
+    supply = Supply([cheat, ray_pool[2], ray_pool[3]])  # the cheat trains, the next checks, the last replaces
+    progress, state = JobRunner("spot", spec, digits_data, supply, CheckpointStore(tmp_path)).run()
+    [(slashed, evidence)] = supply.slashed
+    assert slashed == cheat.address and evidence["referee"] == "coordinator" and evidence["step"] == 0
+    assert evidence["results"][cheat.address] != evidence["majority"] == evidence["results"][ray_pool[2].address]
+    assert progress.workers.get(cheat.address) is None  # its deviating unit was never credited
+    assert progress.checks == progress.units_done == 4
+    assert same_weights(trained(state, spec, digits_data), plain_loop(spec, digits_data))

@@ -40,6 +40,7 @@ class Progress:
     faults: list[dict[str, Any]] = field(default_factory=list)
     deviations: list[dict[str, Any]] = field(default_factory=list)  # caught by comparison: who, evidence
     agreements: int = 0     # units whose redundant results all agreed
+    checks: int = 0         # units recomputed by a spot check (and found equal)
     status: str = "running"
 
     def to_json(self) -> str:

@@ -167,10 +167,12 @@ class Coordinator:
         if spec.dataset != job.database:
             raise JobSpecError(f"the spec names dataset {spec.dataset}, the job pays for {job.database}")
         p = spec.protections
-        if p.data_cap is not None or p.split_stages != 1 or p.spot_check_rate > 0:
-            raise JobSpecError("this coordinator does not offer the data cap, model splitting or spot checks yet")
-        if p.redundancy == 3 and spec.workers != 1:
-            raise JobSpecError("with redundancy each of the three groups is one worker here: set workers to 1")
+        if p.data_cap is not None or p.split_stages != 1:
+            raise JobSpecError("this coordinator does not offer the data cap or model splitting yet")
+        if (p.redundancy == 3 or p.spot_check_rate > 0) and spec.workers != 1:
+            raise JobSpecError("redundancy and spot checks verify one-worker groups here: set workers to 1")
+        if p.redundancy == 3 and p.spot_check_rate > 0:
+            raise JobSpecError("choose either redundancy 3 or spot checks, not both")
 
     def _data(self, job: Job, spec: JobSpec) -> TrainingData:
         dataset_spec, cids, parts = load_registry(self.market, self.store, job.database)

@@ -20,6 +20,7 @@ from databright.compute.data import TrainingData
 from databright.compute.models import parameter_count
 from databright.compute.spec import JobSpec
 from databright.compute.training import Replica
+from databright.compute.verification import detection_probability
 
 
 def index_hash(indices: list[int]) -> str:
@@ -70,7 +71,11 @@ def build_report(ctx: JobContext, spec: JobSpec, data: TrainingData, progress: P
                          "groups_agreed": progress.agreements, "deviations_detected": len(progress.deviations),
                          "deviations": progress.deviations,
                          "slashed_workers": sorted({d["worker"] for d in progress.deviations}),
-                         "max_worker_data_fraction": exposure},
+                         "max_worker_data_fraction": exposure,
+                         "spot_check": {"rate": spec.protections.spot_check_rate, "checks": progress.checks,
+                                        "detection_probability_5pct": detection_probability(
+                                            spec.protections.spot_check_rate, 0.05, progress.units_done),
+                                        "formula": "1 - (1 - rate)^(fraction * units)"}},
     }
 
 

@@ -25,7 +25,7 @@ from databright.compute.models import check_model
 from databright.compute.pool import WorkerHandle, kill_worker
 from databright.compute.spec import JobSpec
 from databright.compute.training import Array, Replica, batch_order, sum_gradients
-from databright.compute.verification import Faulty, execute_tmr
+from databright.compute.verification import Faulty, execute_tmr, spot_check, spot_checked
 
 log = logging.getLogger("databright.compute")
 MAX_ATTEMPTS = 5
@@ -98,6 +98,7 @@ class JobRunner:
         self.group: list[WorkerHandle] = []
         self.holds: dict[str, str] = {}   # worker address -> hash of the state it holds
         self.next_unit: Unit | None = None
+        self.checker: WorkerHandle | None = None  # the worker that recomputes spot-checked units
         # a lone worker's next unit, sent before this unit's checkpoint and evaluation so the worker never
         # waits for the coordinator: (unit start, worker address, the state hash it continues from, reply)
         self.inflight: tuple[int, str, str, Any] | None = None
@@ -169,6 +170,8 @@ class JobRunner:
                 self.supply.slash(handle, fault.evidence)
                 progress.deviations.append({"worker": handle.address, **fault.evidence})
             self.group = [h for h in self.group if h.address != handle.address]
+            if self.checker is not None and self.checker.address == handle.address:
+                self.checker = None
             self.holds.pop(handle.address, None)
             kill_worker(handle)
             self.supply.failed(handle, fault.reason)
@@ -201,8 +204,10 @@ class JobRunner:
                 self.inflight = (self.next_unit.start, h.address, reply["hash"], self.send_unit(h, self.next_unit))
             indices = np.unique(np.concatenate(unit.batches))
             samples = sum(len(b) for b in unit.batches)
-            return reply["state"], reply["hash"], {h.address: (samples, len(unit.batches), reply["seconds"],
-                                                                 indices)}, list(reply["losses"])
+            credit = {h.address: (samples, len(unit.batches), reply["seconds"], indices)}
+            if spot_checked(self.spec, self.job, unit):
+                credit.update(spot_check(self, unit, progress, state, h, reply["hash"]))
+            return reply["state"], reply["hash"], credit, list(reply["losses"])
         self._load(state, progress.state_hash)
         return self._execute_parallel(unit)
 
