@@ -194,3 +194,13 @@ def test_spot_check_draws_and_detection_probability() -> None:
     # the yardstick: p such that a worker deviating on 5% of 1,000 steps is caught with 99%
     assert detection_probability(0.088, 0.05, 1000) > 0.99 > detection_probability(0.08, 0.05, 1000)
     assert detection_probability(0.0, 0.05, 1000) == 0.0
+
+
+def test_a_worker_rebuilds_its_replica_when_a_job_id_comes_back_with_another_spec() -> None:
+    from databright.compute.worker import TrainingWorker
+
+    worker = TrainingWorker("0x" + "ab" * 20)
+    for kind in ("mlp", "cnn"):  # two markets both number their first job 1
+        spec = job_spec(model={"kind": kind})
+        state = Replica(spec, (8, 8), 10)
+        assert worker.setup("1", spec.to_bytes(), [8, 8], 10, state.snapshot()) == state.state_hash()

@@ -14,6 +14,7 @@ Faults exist for tests and benchmarks only, and only when explicitly asked for (
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import time
@@ -70,10 +71,10 @@ class TrainingWorker:
     def setup(self, job: str, spec_json: bytes, feature_shape: Sequence[int], n_classes: int,
               state: bytes) -> str:
         """Takes on `job` from `state` (the agreed state the coordinator holds); returns its hash."""
-        spec = JobSpec.from_bytes(spec_json)
-        if self.replica is None or self.job != job:
-            self.replica = Replica(spec, tuple(feature_shape), n_classes)
-            self.job = job
+        key = f"{job}:{hashlib.sha256(spec_json).hexdigest()}:{tuple(feature_shape)}:{n_classes}"
+        if self.replica is None or self.job != key:  # job ids repeat across markets: the spec decides too
+            self.replica = Replica(JobSpec.from_bytes(spec_json), tuple(feature_shape), n_classes)
+            self.job = key
         self.replica.load(state)
         return self.replica.state_hash()
 
