@@ -1,12 +1,14 @@
 """`worker start` and `coordinator start` as a person runs them: separate processes on one anvil node.
 
 The first worker opens a local Ray instance and records it; the second joins it (with Ray's token);
-the coordinator finds both by name, trains a job on them and settles it on-chain. This is the only
+the coordinator finds both by name and starts the job; it is killed outright (SIGKILL) mid-job, and a
+new coordinator process resumes from the checkpoint, finishes and settles it on-chain. This is the only
 test that needs processes of its own, so it is kept to one job of one epoch.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -92,12 +94,27 @@ def test_workers_and_a_coordinator_in_their_own_processes(anvil_rpc: str, servic
             services[-1].wait_for("serving on Ray")
         assert {w.address for w in market.compute.workers()} == {a[12], a[13]}
         buyer = market.as_account(11)
-        spec = buyer_spec(buyer, {"model": {"kind": "mlp"}, "training": {"epochs": 1}, "workers": 2}, database)
+        spec = buyer_spec(buyer, {"model": {"kind": "mlp"}, "training": {"epochs": 30}, "workers": 2,
+                                  "unit_steps": 5}, database)
         job_id = submit_job(buyer, store.client(a[11]), spec, UNIT, UNIT, chain.now() + 3600).job_id
-        done = subprocess.run([*CLI, *rpc, "-a", "10", "coordinator", "start", "--once"], capture_output=True,
-                              text=True, timeout=300, env=os.environ | {"COLUMNS": "200"})
+        # the first coordinator process is killed outright (SIGKILL) once it has checkpointed some units
+        folder = tmp_path / "coordinator"
+        first = Service(*rpc, "-a", "10", "coordinator", "start", "--folder", str(folder))
+        progress = folder / "jobs" / str(job_id) / "progress.json"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (progress.exists() and '"units_done": 2' in progress.read_text()):
+            time.sleep(0.05)
+        first.proc.kill()
+        first.proc.wait(timeout=30)
+        assert market.compute.job(job_id).state == JobState.ACCEPTED
+        done = subprocess.run([*CLI, *rpc, "-a", "10", "coordinator", "start", "--once", "--folder", str(folder)],
+                              capture_output=True, text=True, timeout=300, env=os.environ | {"COLUMNS": "200"})
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"job {job_id}: completed" in done.stdout
     job = market.compute.job(job_id)
     assert job.state == JobState.COMPLETED and set(job.workers) == {a[12], a[13]}
     assert sum(market.compute.payouts(job_id).values()) == UNIT
+    # the restarted process resumed: nothing was trained twice, so the units paid are exactly 30 epochs
+    report = json.loads((folder / "jobs" / str(job_id) / "progress.json").read_text())
+    assert report["status"] == "completed"
+    assert sum(market.compute.units_of(job_id, w) for w in job.workers) == 30 * 1200  # 1,500 digits, 20% held out
