@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -206,6 +206,22 @@ class World:
         with self.client(BUYER) as store:
             return submit_job(buyer, store, spec, data_fee, compute_fee, self.market.chain.now() + deadline).job_id
 
+    def misbehaving(self, account: str, fault: str) -> WorkerHandle:
+        """A registered, staked worker started with a test-only fault flag."""
+        self.market.as_account(account).compute.register_worker(UNIT)
+        return spawn_worker(account, fault=fault, namespace=TESTS)
+
+
+def first_then(first: list[WorkerHandle], later: list[WorkerHandle]) -> Callable[[], list[WorkerHandle]]:
+    """A worker source that offers `first` on its first call and `later` afterwards."""
+    calls = []
+
+    def source() -> list[WorkerHandle]:
+        calls.append(1)
+        return first if len(calls) == 1 else later
+
+    return source
+
 
 COORDINATOR, BUYER = 10, 11
 MARKET_DIGITS = split_digits(4)
@@ -307,16 +323,10 @@ def test_a_coordinator_killed_mid_job_resumes_after_restart(world: World) -> Non
 def test_a_dead_workers_replacement_is_assigned_on_chain_and_only_finished_work_is_paid(world: World) -> None:
     market = world.market
     crasher_account = market.chain.accounts()[16]
-    market.as_account(crasher_account).compute.register_worker(UNIT)
-    crasher = spawn_worker(crasher_account, fault="crash-after:1", namespace=TESTS)
-    calls = []
-
-    def source() -> list[WorkerHandle]:  # the crasher is drawn first; the pool supplies its replacement
-        calls.append(1)
-        return [crasher] if len(calls) == 1 else [crasher, *world.pool]
-
+    crasher = world.misbehaving(crasher_account, "crash-after:1")
     job_id = world.submit()
-    [outcome] = world.coordinator(workers=source).run_once()
+    # the crasher is drawn first; the pool supplies its replacement
+    [outcome] = world.coordinator(workers=first_then([crasher], [crasher, *world.pool])).run_once()
     assert outcome.status == "completed"
     job = market.compute.job(job_id)
     assert job.workers[0] == crasher_account and len(job.workers) == 2  # the replacement was assigned too
@@ -396,16 +406,10 @@ def test_tmr_agrees_every_unit_and_gives_the_unprotected_weights(ray_pool: list[
 def test_a_corrupting_worker_is_caught_by_tmr_slashed_on_chain_and_never_paid(world: World) -> None:
     market = world.market
     cheat = market.chain.accounts()[17]
-    market.as_account(cheat).compute.register_worker(UNIT)
-    corrupter = spawn_worker(cheat, fault="corrupt:1.0", namespace=TESTS)
-    calls = []
-
-    def source() -> list[WorkerHandle]:  # the cheat is in the first three drawn; a spare comes later
-        calls.append(1)
-        return [corrupter, *world.pool[:2]] if len(calls) == 1 else [corrupter, *world.pool]
-
+    corrupter = world.misbehaving(cheat, "corrupt:1.0")
     job_id = world.submit(protections={"redundancy": 3})
-    [outcome] = world.coordinator(workers=source).run_once()
+    # the cheat is in the first three drawn; a spare comes later
+    [outcome] = world.coordinator(workers=first_then([corrupter, *world.pool[:2]], [corrupter, *world.pool])).run_once()
     assert outcome.status == "completed"
     job = market.compute.job(job_id)
     [slash] = market.compute.slashes(job_id)
