@@ -34,6 +34,9 @@ def ensure_ray(address: str | None = None, num_cpus: int = 2) -> None:
         # the token when a driver joins by address; ask for it (before Ray is imported: it reads the setting
         # once), unless the user chose a mode
         os.environ.setdefault("RAY_AUTH_MODE", "token")
+    else:
+        # the same default, announced with a warning on every start: it is the behaviour we want, so say nothing
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     import ray
 
     if ray.is_initialized():
