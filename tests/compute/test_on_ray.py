@@ -443,3 +443,22 @@ def test_spot_checks_catch_a_corrupting_worker_and_keep_the_honest_result(
     assert progress.workers.get(cheat.address) is None  # its deviating unit was never credited
     assert progress.checks == progress.units_done == 4
     assert same_weights(trained(state, spec, digits_data), plain_loop(spec, digits_data))
+
+
+def test_two_way_split_on_two_workers_gives_the_unsplit_weights(ray_pool: list[WorkerHandle],
+                                                                digits_data: TrainingData, tmp_path: Path) -> None:
+    spec = JobSpec.build(**{**SPEC.model_dump(), "protections": {"split_stages": 2}})
+    progress, state = JobRunner("split", spec, digits_data, Supply(ray_pool[:2]), CheckpointStore(tmp_path)).run()
+    # one micro-batch: the same operations as the unsplit loop, bit for bit
+    assert same_weights(trained(state, spec, digits_data), plain_loop(spec, digits_data))
+    first, second = (progress.workers[h.address] for h in ray_pool[:2])
+    assert len(first.distinct) == digits_data.n_train and second.distinct == []  # stage 2 never sees a sample
+    total = sum(p.numel() for p in trained(state, spec, digits_data).model.parameters())
+    held = [progress.parameters[h.address] for h in ray_pool[:2]]
+    assert sum(held) == total and max(held) < total
+    micro = JobSpec.build(**{**SPEC.model_dump(), "protections": {"split_stages": 2, "micro_batches": 4}})
+    _, state4 = JobRunner("split4", micro, digits_data, Supply(ray_pool[2:4]), CheckpointStore(tmp_path / "m")).run()
+    a, b = trained(state4, micro, digits_data), plain_loop(micro, digits_data)
+    diff = max(float((p - q).detach().abs().max()) for p, q in zip(a.model.parameters(), b.model.parameters(),
+                                                                    strict=True))
+    assert diff < 1e-5  # four micro-batches: gradients added per micro-batch, float32 rounding only

@@ -41,6 +41,7 @@ class Progress:
     deviations: list[dict[str, Any]] = field(default_factory=list)  # caught by comparison: who, evidence
     agreements: int = 0     # units whose redundant results all agreed
     checks: int = 0         # units recomputed by a spot check (and found equal)
+    parameters: dict[str, int] = field(default_factory=dict)  # split jobs: parameters each stage worker held
     status: str = "running"
 
     def to_json(self) -> str:

@@ -167,8 +167,11 @@ class Coordinator:
         if spec.dataset != job.database:
             raise JobSpecError(f"the spec names dataset {spec.dataset}, the job pays for {job.database}")
         p = spec.protections
-        if p.data_cap is not None or p.split_stages != 1:
-            raise JobSpecError("this coordinator does not offer the data cap or model splitting yet")
+        if p.data_cap is not None:
+            raise JobSpecError("this coordinator does not offer the data cap yet")
+        if p.split_stages > 1 and (p.redundancy != 1 or p.spot_check_rate > 0 or spec.workers != 1):
+            raise JobSpecError("model splitting runs alone here: not yet with redundancy, spot checks or "
+                               "data-parallel workers")
         if (p.redundancy == 3 or p.spot_check_rate > 0) and spec.workers != 1:
             raise JobSpecError("redundancy and spot checks verify one-worker groups here: set workers to 1")
         if p.redundancy == 3 and p.spot_check_rate > 0:

@@ -50,7 +50,8 @@ def build_report(ctx: JobContext, spec: JobSpec, data: TrainingData, progress: P
         {"address": address, "units": s.units, "samples": s.samples, "steps": s.steps,
          "seconds": round(s.seconds, 3), "distinct_samples": len(s.distinct),
          "data_fraction": len(s.distinct) / data.n_train, "index_hash": index_hash(s.distinct),
-         "parameters_held": total_params, "parameter_fraction": 1.0}
+         "parameters_held": progress.parameters.get(address, total_params),
+         "parameter_fraction": progress.parameters.get(address, total_params) / total_params}
         for address, s in sorted(progress.workers.items())
     ]
     n = min(1000, data.n_train)
@@ -72,6 +73,9 @@ def build_report(ctx: JobContext, spec: JobSpec, data: TrainingData, progress: P
                          "deviations": progress.deviations,
                          "slashed_workers": sorted({d["worker"] for d in progress.deviations}),
                          "max_worker_data_fraction": exposure,
+                         "split_stages": spec.protections.split_stages,
+                         "max_worker_param_fraction": max((progress.parameters.get(a, total_params) / total_params
+                                                           for a in progress.workers), default=0.0),
                          "spot_check": {"rate": spec.protections.spot_check_rate, "checks": progress.checks,
                                         "detection_probability_5pct": detection_probability(
                                             spec.protections.spot_check_rate, 0.05, progress.units_done),

@@ -24,6 +24,7 @@ from databright.compute.errors import ComputeError, WorkerFault
 from databright.compute.models import check_model
 from databright.compute.pool import WorkerHandle, kill_worker
 from databright.compute.spec import JobSpec
+from databright.compute.split_exec import StageLayout, execute_split
 from databright.compute.training import Array, Replica, batch_order, sum_gradients
 from databright.compute.verification import Faulty, execute_tmr, spot_check, spot_checked
 
@@ -99,6 +100,8 @@ class JobRunner:
         self.holds: dict[str, str] = {}   # worker address -> hash of the state it holds
         self.next_unit: Unit | None = None
         self.checker: WorkerHandle | None = None  # the worker that recomputes spot-checked units
+        split = spec.protections.split_stages > 1
+        self.layout = StageLayout(spec, data.feature_shape, data.n_classes) if split else None
         # a lone worker's next unit, sent before this unit's checkpoint and evaluation so the worker never
         # waits for the coordinator: (unit start, worker address, the state hash it continues from, reply)
         self.inflight: tuple[int, str, str, Any] | None = None
@@ -152,7 +155,7 @@ class JobRunner:
         return new_state
 
     def _fill_group(self, progress: Progress) -> None:
-        needed = self.spec.workers * self.spec.protections.redundancy
+        needed = self.spec.workers * self.spec.protections.redundancy * self.spec.protections.split_stages
         missing = needed - len(self.group)
         if missing > 0:
             self.group += self.supply.acquire(missing, exclude={h.address for h in self.group})
@@ -187,6 +190,8 @@ class JobRunner:
 
     def _execute(self, unit: Unit, progress: Progress, state: bytes) -> tuple[
             bytes, str, dict[str, tuple[int, int, float, Array]], list[float]]:
+        if self.layout is not None:
+            return execute_split(self, unit, progress, state, self.layout)
         if self.spec.protections.redundancy == 3:
             self._load(state, progress.state_hash)
             return execute_tmr(self, unit, progress)

@@ -68,6 +68,7 @@ class ProtectionsSpec(_Frozen):
     tolerance: Tolerance | None = None
     data_cap: float | None = Field(default=None, gt=0, le=1)
     split_stages: int = Field(default=1, ge=1, le=8)
+    micro_batches: int = Field(default=1, ge=1, le=256)
     spot_check_rate: float = Field(default=0.0, ge=0, le=1)
 
     @property

@@ -59,6 +59,8 @@ class TrainingWorker:
         self.fault = Fault.parse(fault)
         self.calls = 0
         self.replica: Replica | None = None
+        self.stage: Any = None
+        self._stage_started = time.perf_counter()
         self.job: str | None = None
         self._rng = random.Random(address)
 
@@ -111,6 +113,47 @@ class TrainingWorker:
         replica.apply(grads)
         self._corrupt()
         return {"hash": replica.state_hash(), "state": replica.snapshot() if with_state else None}
+
+    # ------------------------------------------------------------ one stage of a split model
+
+    def setup_stage(self, job: str, spec_json: bytes, feature_shape: Sequence[int], n_classes: int, index: int,
+                    state: bytes) -> None:
+        """Takes on stage `index` of `job` from its slice of the agreed state (and nothing of the others)."""
+        from databright.compute.split import build_stages
+
+        key = f"{job}:{hashlib.sha256(spec_json).hexdigest()}:{tuple(feature_shape)}:{n_classes}:stage{index}"
+        if self.stage is None or self.job != key:
+            self.stage = build_stages(JobSpec.from_bytes(spec_json), tuple(feature_shape), n_classes)[index]
+            self.job, self.replica = key, None
+        self.stage.load(state)
+        self.stage.loss = 0.0
+        self._stage_started = time.perf_counter()
+
+    def _stage(self) -> Any:
+        if self.stage is None:
+            raise ComputeError(f"worker {self.address} was given stage work before its stage")
+        return self.stage
+
+    def stage_forward(self, mb: int, x: Array) -> Array:
+        self._before_work()
+        out: Array = self._stage().forward(x, mb)
+        return out
+
+    def stage_backward(self, mb: int, grad: Array | None, y: Array | None, total: int) -> Array | None:
+        result: Array | None = self._stage().backward(mb, grad, y, total)
+        return result
+
+    def stage_step(self) -> dict[str, Any]:
+        stage = self._stage()
+        stage.step()
+        loss, stage.loss = stage.loss, 0.0
+        now = time.perf_counter()
+        seconds, self._stage_started = now - self._stage_started, now
+        return {"loss": loss, "seconds": seconds}
+
+    def stage_snapshot(self) -> bytes:
+        snap: bytes = self._stage().snapshot()
+        return snap
 
     # ------------------------------------------------------------ test-only faults
 

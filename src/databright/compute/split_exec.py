@@ -1,0 +1,121 @@
+"""Model splitting on Ray workers: the coordinator's side of a split job.
+
+The coordinator (trusted) keeps the agreed state of the whole model, in the same form as an unsplit
+replica's snapshot; each stage worker is given only its slice — its layers' weights and their
+optimiser state — and gives back only that. Per batch, micro-batches go forward stage to stage as Ray
+object references (so stage k works on micro-batch m+1 while stage k+1 works on m: the GPipe pipeline),
+then gradients come back in reverse, then every stage steps once. Only cut activations and their
+gradients cross between workers; the first stage sees the samples, the others only activations (the
+last also the labels), so only the first stage's data exposure counts against a data cap.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from databright.compute.models import build_model
+from databright.compute.spec import JobSpec
+from databright.compute.split import cut_points
+from databright.compute.training import Array
+
+if TYPE_CHECKING:
+    from databright.compute.checkpoint import Progress
+    from databright.compute.runner import JobRunner, Unit
+
+Credit = dict[str, tuple[int, int, float, Array]]
+
+
+class StageLayout:
+    """Where the model is cut, and which parameters (by position) each stage holds."""
+
+    def __init__(self, spec: JobSpec, feature_shape: tuple[int, ...], n_classes: int) -> None:
+        model = build_model(spec.model, feature_shape, n_classes, spec.training.seed)
+        self.bounds = [0, *cut_points(model, feature_shape, spec.protections.split_stages), len(model)]
+        layer_of_param = [int(name.split(".")[0]) for name, _ in model.named_parameters()]
+        self.positions = [[i for i, layer in enumerate(layer_of_param) if a <= layer < b]
+                          for a, b in zip(self.bounds, self.bounds[1:], strict=False)]
+        self.parameters = [sum(p.numel() for i, p in enumerate(model.parameters()) if i in pos)
+                           for pos in self.positions]
+
+    def _layers(self, k: int) -> range:
+        return range(self.bounds[k], self.bounds[k + 1])
+
+    def stage_state(self, full: bytes, k: int) -> bytes:
+        """Stage k's slice of a whole-model snapshot: its layers' tensors and optimiser state, renumbered."""
+        state = torch.load(io.BytesIO(full), weights_only=True)
+        layers = self._layers(k)
+        model = {key: t for key, t in state["model"].items() if int(key.split(".")[0]) in layers}
+        opt = state["optimizer"]
+        pos = self.positions[k]
+        groups = [{**g, "params": list(range(len(pos)))} for g in opt["param_groups"]]
+        slots = {j: opt["state"][p] for j, p in enumerate(pos) if p in opt["state"]}
+        buf = io.BytesIO()
+        torch.save({"model": model, "optimizer": {"state": slots, "param_groups": groups}}, buf)
+        return buf.getvalue()
+
+    def whole_state(self, stages: list[bytes]) -> bytes:
+        """The whole-model snapshot from every stage's slice (the inverse of `stage_state`)."""
+        model: dict[str, torch.Tensor] = {}
+        slots: dict[int, Any] = {}
+        groups: list[dict[str, Any]] = []
+        for k, blob in enumerate(stages):
+            state = torch.load(io.BytesIO(blob), weights_only=True)
+            model.update(state["model"])
+            for j, slot in state["optimizer"]["state"].items():
+                slots[self.positions[k][int(j)]] = slot
+            groups = state["optimizer"]["param_groups"]
+        total = sum(len(p) for p in self.positions)
+        whole_groups = [{**g, "params": list(range(total))} for g in groups]
+        ordered = dict(sorted(model.items(), key=lambda kv: (int(kv[0].split(".")[0]), kv[0])))
+        buf = io.BytesIO()
+        torch.save({"model": ordered, "optimizer": {"state": dict(sorted(slots.items())),
+                                                    "param_groups": whole_groups}}, buf)
+        return buf.getvalue()
+
+
+def execute_split(runner: JobRunner, unit: Unit, progress: Progress, state: bytes,
+                  layout: StageLayout) -> tuple[bytes, str, Credit, list[float]]:
+    """Trains `unit` on the stage workers (runner.group, in stage order) from the agreed `state`."""
+    group = list(runner.group)
+    stale = [(k, h) for k, h in enumerate(group) if runner.holds.get(h.address) != progress.state_hash]
+    runner.gather([(h, h.actor.setup_stage.remote(runner.job, runner.spec_json, list(runner.data.feature_shape),
+                                                  runner.data.n_classes, k, layout.stage_state(state, k)))
+                   for k, h in stale])
+    for h in group:
+        runner.holds[h.address] = ""  # from here on they hold work in progress
+    x, y = runner.data.x_train, runner.data.y_train
+    micro = max(1, runner.spec.protections.micro_batches)
+    losses = []
+    seconds = dict.fromkeys((h.address for h in group), 0.0)
+    for batch in unit.batches:
+        parts = [p for p in np.array_split(batch, micro) if len(p)]
+        for m, idx in enumerate(parts):
+            ref: Any = x[idx]
+            for h in group:
+                ref = h.actor.stage_forward.remote(m, ref)
+        for m in reversed(range(len(parts))):
+            grad: Any = None
+            for k in reversed(range(len(group))):
+                labels = y[parts[m]] if k == len(group) - 1 else None
+                grad = group[k].actor.stage_backward.remote(m, grad, labels, len(batch))
+        replies = runner.gather([(h, h.actor.stage_step.remote()) for h in group])
+        losses.append(replies[-1]["loss"])
+        for h, r in zip(group, replies, strict=True):
+            seconds[h.address] += r["seconds"]
+    snaps = runner.gather([(h, h.actor.stage_snapshot.remote()) for h in group])
+    whole = layout.whole_state(snaps)
+    runner.scratch.load(whole)
+    digest = runner.scratch.state_hash()
+    samples = sum(len(b) for b in unit.batches)
+    indices = np.unique(np.concatenate(unit.batches))
+    credit: Credit = {}
+    for k, h in enumerate(group):
+        runner.holds[h.address] = digest
+        seen = indices if k == 0 else np.zeros(0, dtype=np.int64)  # later stages never see a sample
+        credit[h.address] = (samples, len(unit.batches), seconds[h.address], seen)
+        progress.parameters[h.address] = layout.parameters[k]
+    return whole, digest, credit, losses
