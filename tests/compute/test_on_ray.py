@@ -462,3 +462,19 @@ def test_two_way_split_on_two_workers_gives_the_unsplit_weights(ray_pool: list[W
     diff = max(float((p - q).detach().abs().max()) for p, q in zip(a.model.parameters(), b.model.parameters(),
                                                                     strict=True))
     assert diff < 1e-5  # four micro-batches: gradients added per micro-batch, float32 rounding only
+
+
+def test_a_split_job_is_settled_with_each_stage_worker_holding_part_of_the_model(world: World) -> None:
+    job_id = world.submit(protections={"split_stages": 2, "micro_batches": 2})
+    [outcome] = world.coordinator().run_once()
+    assert outcome.status == "completed"
+    job = world.market.compute.job(job_id)
+    with world.client(BUYER) as store:
+        report = fetch_result(world.market.as_account(BUYER), store, job_id).report
+    verification = report["verification"]
+    assert verification["split_stages"] == 2 and len(job.workers) == 2
+    assert 0 < verification["max_worker_param_fraction"] < 1
+    fractions = sorted(w["parameter_fraction"] for w in report["workers"])
+    assert abs(sum(fractions) - 1.0) < 1e-9 and fractions[0] > 0
+    assert sorted(w["distinct_samples"] for w in report["workers"]) == [0, report["data"]["train_samples"]]
+    assert sum(world.market.compute.payouts(job_id).values()) == UNIT // 5
