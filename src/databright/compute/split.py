@@ -20,7 +20,6 @@ different order of float32 additions: equal to unsplit training within float tol
 from __future__ import annotations
 
 import copy
-import io
 import itertools
 import math
 from collections.abc import Sequence
@@ -35,7 +34,7 @@ from torch import nn
 from databright.compute.errors import JobSpecError
 from databright.compute.models import build_model
 from databright.compute.spec import JobSpec, TrainingSpec
-from databright.compute.training import deterministic, make_optimizer
+from databright.compute.training import deterministic, load_state, make_optimizer, pack_state
 
 Array = np.ndarray[Any, Any]
 
@@ -180,14 +179,10 @@ class Stage:
         return sum(p.numel() for p in self.layers.parameters())
 
     def snapshot(self) -> bytes:
-        buf = io.BytesIO()
-        torch.save({"model": self.layers.state_dict(), "optimizer": self.optimizer.state_dict()}, buf)
-        return buf.getvalue()
+        return pack_state(self.layers.state_dict(), self.optimizer.state_dict())
 
     def load(self, blob: bytes) -> None:
-        state = torch.load(io.BytesIO(blob), weights_only=True)
-        self.layers.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_state(self.layers, self.optimizer, blob)
 
 
 def build_stages(spec: JobSpec, feature_shape: tuple[int, ...], n_classes: int) -> list[Stage]:

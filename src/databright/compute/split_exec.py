@@ -11,7 +11,6 @@ last also the labels), so only the first stage's data exposure counts against a 
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,7 +19,7 @@ import torch
 from databright.compute.models import build_model
 from databright.compute.spec import JobSpec
 from databright.compute.split import cut_points
-from databright.compute.training import Array
+from databright.compute.training import Array, pack_state, unpack_state
 
 if TYPE_CHECKING:
     from databright.compute.checkpoint import Progress
@@ -46,16 +45,14 @@ class StageLayout:
 
     def stage_state(self, full: bytes, k: int) -> bytes:
         """Stage k's slice of a whole-model snapshot: its layers' tensors and optimiser state, renumbered."""
-        state = torch.load(io.BytesIO(full), weights_only=True)
+        state = unpack_state(full)
         layers = self._layers(k)
         model = {key: t for key, t in state["model"].items() if int(key.split(".")[0]) in layers}
         opt = state["optimizer"]
         pos = self.positions[k]
         groups = [{**g, "params": list(range(len(pos)))} for g in opt["param_groups"]]
         slots = {j: opt["state"][p] for j, p in enumerate(pos) if p in opt["state"]}
-        buf = io.BytesIO()
-        torch.save({"model": model, "optimizer": {"state": slots, "param_groups": groups}}, buf)
-        return buf.getvalue()
+        return pack_state(model, {"state": slots, "param_groups": groups})
 
     def whole_state(self, stages: list[bytes]) -> bytes:
         """The whole-model snapshot from every stage's slice (the inverse of `stage_state`)."""
@@ -63,7 +60,7 @@ class StageLayout:
         slots: dict[int, Any] = {}
         groups: list[dict[str, Any]] = []
         for k, blob in enumerate(stages):
-            state = torch.load(io.BytesIO(blob), weights_only=True)
+            state = unpack_state(blob)
             model.update(state["model"])
             for j, slot in state["optimizer"]["state"].items():
                 slots[self.positions[k][int(j)]] = slot
@@ -71,10 +68,7 @@ class StageLayout:
         total = sum(len(p) for p in self.positions)
         whole_groups = [{**g, "params": list(range(total))} for g in groups]
         ordered = dict(sorted(model.items(), key=lambda kv: (int(kv[0].split(".")[0]), kv[0])))
-        buf = io.BytesIO()
-        torch.save({"model": ordered, "optimizer": {"state": dict(sorted(slots.items())),
-                                                    "param_groups": whole_groups}}, buf)
-        return buf.getvalue()
+        return pack_state(ordered, {"state": dict(sorted(slots.items())), "param_groups": whole_groups})
 
 
 def execute_split(runner: JobRunner, unit: Unit, progress: Progress, state: bytes,

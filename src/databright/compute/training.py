@@ -50,6 +50,25 @@ def batch_order(n: int, batch_size: int, epoch: int, seed: int) -> list[Array]:
     return [perm[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
+def pack_state(model: dict[str, Any], optimizer: dict[str, Any]) -> bytes:
+    """The one byte form of a training state (a model's or a stage's weights and optimiser state)
+    that crosses processes, is checkpointed and is sliced into stages."""
+    buf = io.BytesIO()
+    torch.save({"model": model, "optimizer": optimizer}, buf)
+    return buf.getvalue()
+
+
+def unpack_state(blob: bytes) -> dict[str, Any]:
+    state: dict[str, Any] = torch.load(io.BytesIO(blob), weights_only=True)
+    return state
+
+
+def load_state(model: nn.Module, optimizer: torch.optim.Optimizer, blob: bytes) -> None:
+    state = unpack_state(blob)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+
+
 class Replica:
     """A model and its optimiser that can be saved to, and loaded from, bytes."""
 
@@ -62,14 +81,10 @@ class Replica:
     # ------------------------------------------------------------ state
 
     def snapshot(self) -> bytes:
-        buf = io.BytesIO()
-        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}, buf)
-        return buf.getvalue()
+        return pack_state(self.model.state_dict(), self.optimizer.state_dict())
 
     def load(self, blob: bytes) -> None:
-        state = torch.load(io.BytesIO(blob), weights_only=True)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_state(self.model, self.optimizer, blob)
 
     def state_hash(self) -> str:
         return state_hash(self.model, self.optimizer)

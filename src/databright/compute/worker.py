@@ -50,6 +50,11 @@ class Fault:
         return cls(kind, number)
 
 
+def _job_key(job: str, spec_json: bytes, feature_shape: Sequence[int], n_classes: int) -> str:
+    """What a worker's replica belongs to: job ids repeat across markets, so the spec decides too."""
+    return f"{job}:{hashlib.sha256(spec_json).hexdigest()}:{tuple(feature_shape)}:{n_classes}"
+
+
 class TrainingWorker:
     """The actor's body (wrapped with `ray.remote` by the pool). Stateless between jobs except for
     the replica it was last given."""
@@ -73,8 +78,8 @@ class TrainingWorker:
     def setup(self, job: str, spec_json: bytes, feature_shape: Sequence[int], n_classes: int,
               state: bytes) -> str:
         """Takes on `job` from `state` (the agreed state the coordinator holds); returns its hash."""
-        key = f"{job}:{hashlib.sha256(spec_json).hexdigest()}:{tuple(feature_shape)}:{n_classes}"
-        if self.replica is None or self.job != key:  # job ids repeat across markets: the spec decides too
+        key = _job_key(job, spec_json, feature_shape, n_classes)
+        if self.replica is None or self.job != key:
             self.replica = Replica(JobSpec.from_bytes(spec_json), tuple(feature_shape), n_classes)
             self.job = key
         self.replica.load(state)
@@ -121,7 +126,7 @@ class TrainingWorker:
         """Takes on stage `index` of `job` from its slice of the agreed state (and nothing of the others)."""
         from databright.compute.split import build_stages
 
-        key = f"{job}:{hashlib.sha256(spec_json).hexdigest()}:{tuple(feature_shape)}:{n_classes}:stage{index}"
+        key = _job_key(job, spec_json, feature_shape, n_classes) + f":stage{index}"
         if self.stage is None or self.job != key:
             self.stage = build_stages(JobSpec.from_bytes(spec_json), tuple(feature_shape), n_classes)[index]
             self.job, self.replica = key, None
