@@ -73,6 +73,19 @@ def pack_rules(quorum: int, approval: int, period: int, max_shares: int) -> byte
     return word.to_bytes(32, "big")
 
 
+def open_anchor(machine, initial_state):
+    """For hypothesis state machines: enter an anchor for this example, then build its initial state.
+    If that fails, the anchor is left at once: hypothesis calls teardown() only for a machine that was
+    built, and a dangling anchor, reverted late by the garbage collector, would corrupt later tests."""
+    machine._anchor = boa.env.anchor()
+    machine._anchor.__enter__()
+    try:
+        initial_state()
+    except BaseException:
+        machine._anchor.__exit__(None, None, None)
+        raise
+
+
 # ---------------------------------------------------------------- deployers (compiled once)
 
 

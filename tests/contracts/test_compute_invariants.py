@@ -46,6 +46,7 @@ from .conftest import (
     E,
     cid,
     events,
+    open_anchor,
 )
 
 N_WORKERS = 4
@@ -99,18 +100,6 @@ def _now() -> int:
     return boa.env.evm.patch.timestamp
 
 
-def _open_anchor(machine, initial_state):
-    """Enter an anchor for this example, then build its initial state (leaving the anchor at
-    once if that fails: hypothesis calls teardown() only for a machine that was built)."""
-    machine._anchor = boa.env.anchor()
-    machine._anchor.__enter__()
-    try:
-        initial_state()
-    except BaseException:
-        machine._anchor.__exit__(None, None, None)
-        raise
-
-
 class ComputeMachine(RuleBasedStateMachine):
     # set by the test function: a fresh market, its governance, the dataset's database and
     # token, and accounts; every example starts from that state inside an anchor
@@ -122,7 +111,7 @@ class ComputeMachine(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        _open_anchor(self, self._initial_state)
+        open_anchor(self, self._initial_state)
 
     def _initial_state(self):
         for b in self.buyers:

@@ -33,7 +33,7 @@ from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from .conftest import ZERO, E, block_number
+from .conftest import ZERO, E, block_number, open_anchor
 
 N_ACCOUNTS = 4
 MIN_DIVIDEND_SUPPLY = 10**18  # CuratorToken pays dividends only with one whole share outstanding
@@ -47,19 +47,6 @@ PERMILLE_OVER = st.one_of(st.integers(0, 1000), st.integers(1001, 1200))
 # keeps hypothesis from writing an example database into the working tree
 TOKEN_SETTINGS = settings(max_examples=35, stateful_step_count=15, deadline=None, database=None)
 ASSOCIATION_SETTINGS = settings(max_examples=40, stateful_step_count=15, deadline=None, database=None)
-
-
-def _open_anchor(machine, initial_state):
-    """Enter an anchor for this example, then build its initial state. If that fails, the
-    anchor is left at once: hypothesis calls teardown() only for a machine that was built, and
-    a dangling anchor, reverted late by the garbage collector, would corrupt later tests."""
-    machine._anchor = boa.env.anchor()
-    machine._anchor.__enter__()
-    try:
-        initial_state()
-    except BaseException:
-        machine._anchor.__exit__(None, None, None)
-        raise
 
 
 def expect_revert(message, fn, *args, **kwargs):
@@ -80,7 +67,7 @@ class TokenMachine(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        _open_anchor(self, self._initial_state)
+        open_anchor(self, self._initial_state)
 
     def _initial_state(self):
         boa.env.set_balance(self.payer, 10**12 * E)
@@ -356,7 +343,7 @@ class AssociationMachine(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        _open_anchor(self, self._initial_state)
+        open_anchor(self, self._initial_state)
 
     def _initial_state(self):
         assert block_number() == self.created
