@@ -60,13 +60,18 @@ class Supply:
 
     def __init__(self, handles: list[WorkerHandle]) -> None:
         self.free = list(handles)
+        self.given: dict[str, WorkerHandle] = {}
         self.failures: list[str] = []
         self.slashed: list[tuple[str, dict[str, Any]]] = []
 
     def acquire(self, count: int, exclude: Collection[str]) -> list[WorkerHandle]:
         out = [h for h in self.free if h.address not in exclude][:count]
         self.free = [h for h in self.free if h not in out]
+        self.given.update((h.address, h) for h in out)
         return out
+
+    def reclaim(self, address: str) -> WorkerHandle | None:
+        return None if address in self.failures else self.given.get(address)
 
     def failed(self, handle: WorkerHandle, reason: str) -> None:
         self.failures.append(handle.address)
@@ -213,12 +218,13 @@ class World:
 
 
 def first_then(first: list[WorkerHandle], later: list[WorkerHandle]) -> Callable[[], list[WorkerHandle]]:
-    """A worker source that offers `first` on its first call and `later` afterwards."""
+    """A worker source that offers `first` to the coordinator's first two looks (the check that the
+    pool can staff the job, then the first draw) and `later` afterwards."""
     calls = []
 
     def source() -> list[WorkerHandle]:
         calls.append(1)
-        return first if len(calls) == 1 else later
+        return first if len(calls) <= 2 else later
 
     return source
 
@@ -440,7 +446,7 @@ def test_spot_checks_catch_a_corrupting_worker_and_keep_the_honest_result(
     [(slashed, evidence)] = supply.slashed
     assert slashed == cheat.address and evidence["referee"] == "coordinator" and evidence["step"] == 0
     assert evidence["results"][cheat.address] != evidence["majority"] == evidence["results"][ray_pool[2].address]
-    assert progress.workers.get(cheat.address) is None  # its deviating unit was never credited
+    assert progress.workers[cheat.address].units == 0  # it was sent a unit, but its deviating unit was never credited
     assert progress.checks == progress.units_done == 4
     assert same_weights(trained(state, spec, digits_data), plain_loop(spec, digits_data))
 

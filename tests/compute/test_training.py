@@ -14,7 +14,7 @@ from databright.compute.data import TrainingData, prepare
 from databright.compute.errors import ComputeError, JobSpecError
 from databright.compute.models import build_model, check_model, parameter_count
 from databright.compute.report import index_hash
-from databright.compute.runner import schedule
+from databright.compute.schedule import schedule
 from databright.compute.sealing import public_key_of, seal, unseal
 from databright.compute.spec import ModelSpec
 from databright.compute.training import Replica, batch_order, sum_gradients

@@ -22,7 +22,7 @@ class WorkerStats:
     samples: int = 0        # sample presentations in verified units
     steps: int = 0
     seconds: float = 0.0
-    distinct: list[int] = field(default_factory=list)  # sorted distinct training-sample indices received
+    distinct: list[int] = field(default_factory=list)  # sorted distinct training-sample indices ever sent to it
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Progress:
     state_hash: str = ""
     units_done: int = 0
     workers: dict[str, WorkerStats] = field(default_factory=dict)
-    group: list[str] = field(default_factory=list)
+    roles: dict[str, str] = field(default_factory=dict)  # role (e.g. "g0.shard3") -> the worker holding it
     curve: list[dict[str, float]] = field(default_factory=list)
     epoch_losses: list[float] = field(default_factory=list)
     faults: list[dict[str, Any]] = field(default_factory=list)

@@ -27,6 +27,7 @@ from databright.compute.errors import ComputeError, JobSpecError
 from databright.compute.pool import WorkerHandle, discover_workers, is_alive
 from databright.compute.report import JobContext, build_report, report_bytes
 from databright.compute.runner import DeadlineMissed, JobRunner
+from databright.compute.schedule import workers_needed
 from databright.compute.sealing import seal
 from databright.compute.spec import JobSpec
 from databright.compute.training import Replica
@@ -75,6 +76,16 @@ class ChainWorkerSupply:
             self.compute.assign_workers(self.job_id, fresh)
         return chosen
 
+    def reclaim(self, address: str) -> WorkerHandle | None:
+        """A worker this job had before a restart: still live, staked, not failed and assigned."""
+        if address in self.failed_workers or address not in set(self.compute.job(self.job_id).workers):
+            return None
+        handle = next((h for h in self.source() if h.address == address), None)
+        if handle is None or not is_alive(handle):
+            return None
+        info = self.compute.worker(address)
+        return handle if info.registered and info.stake >= self.compute.min_stake else None
+
     def failed(self, handle: WorkerHandle, reason: str) -> None:
         self.failed_workers.add(handle.address)
 
@@ -98,6 +109,7 @@ class Coordinator:
         self.state_path = folder / "state.json"
         self.scanned_to = self.market.deployment.block - 1
         self.closed: dict[int, str] = {}
+        self.short_of_workers: dict[int, str] = {}  # posted jobs the pool cannot staff yet, and why
         if self.state_path.exists():
             raw = json.loads(self.state_path.read_text())
             self.scanned_to = int(raw["scanned_to"])
@@ -159,6 +171,14 @@ class Coordinator:
             return JobOutcome(job.id, "refused", str(exc))
         data = self._data(job, spec)
         if job.state == JobState.POSTED:
+            try:
+                self._check_pool(spec, data)
+            except JobSpecError as exc:  # not closed: once enough workers join, the job is taken
+                if self.short_of_workers.get(job.id) != str(exc):
+                    log.warning("job %d not accepted yet: %s", job.id, exc)
+                self.short_of_workers[job.id] = str(exc)
+                return JobOutcome(job.id, "refused", str(exc))
+            self.short_of_workers.pop(job.id, None)
             self.compute.accept_job(job.id)
             log.info("job %d accepted", job.id)
         return self._train_and_settle(job, spec, data)
@@ -167,15 +187,28 @@ class Coordinator:
         if spec.dataset != job.database:
             raise JobSpecError(f"the spec names dataset {spec.dataset}, the job pays for {job.database}")
         p = spec.protections
-        if p.data_cap is not None:
-            raise JobSpecError("this coordinator does not offer the data cap yet")
-        if p.split_stages > 1 and (p.redundancy != 1 or p.spot_check_rate > 0 or spec.workers != 1):
-            raise JobSpecError("model splitting runs alone here: not yet with redundancy, spot checks or "
-                               "data-parallel workers")
-        if (p.redundancy == 3 or p.spot_check_rate > 0) and spec.workers != 1:
-            raise JobSpecError("redundancy and spot checks verify one-worker groups here: set workers to 1")
+        if p.split_stages > 1 and spec.workers != 1:
+            raise JobSpecError("model splitting runs one worker per stage here: set workers to 1")
+        if p.spot_check_rate > 0 and (spec.workers != 1 or p.split_stages > 1):
+            raise JobSpecError("spot checks verify one-worker groups here: set workers to 1, no splitting")
         if p.redundancy == 3 and p.spot_check_rate > 0:
             raise JobSpecError("choose either redundancy 3 or spot checks, not both")
+        if p.tolerance is not None and (spec.workers != 1 or p.split_stages > 1):
+            raise JobSpecError("the tolerance mode compares one-worker groups only: set workers to 1, no splitting")
+
+    def _check_pool(self, spec: JobSpec, data: TrainingData) -> None:
+        """Refuses, before accepting, a job the pool cannot staff (a data cap needs a worker per shard)."""
+        need = workers_needed(spec, data.n_train)
+        have = sum(1 for h in self.workers() if self._eligible(h.address))
+        if have < need:
+            cap = spec.protections.data_cap
+            why = (f"a data cap of {cap:g} on {data.n_train} samples needs {need} workers" if cap is not None
+                   else f"it needs {need} workers")
+            raise JobSpecError(f"{why} (with redundancy {spec.protections.redundancy}); the pool has {have}")
+
+    def _eligible(self, address: str) -> bool:
+        info = self.compute.worker(address)
+        return info.registered and info.stake >= self.compute.min_stake
 
     def _data(self, job: Job, spec: JobSpec) -> TrainingData:
         dataset_spec, cids, parts = load_registry(self.market, self.store, job.database)

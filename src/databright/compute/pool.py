@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from databright.compute.errors import ComputeError
-from databright.compute.worker import TrainingWorker
+from databright.compute.worker import TrainingWorker, WorkerHost
 from databright.config import home
 
 log = logging.getLogger("databright.compute")
 NAMESPACE = "databright"
 PREFIX = "worker-"
+HOST_PREFIX = "host-"
 
 
 def ensure_ray(address: str | None = None, num_cpus: int = 2) -> None:
@@ -119,6 +120,48 @@ def spawn_workers(addresses: list[str], faults: dict[str, str] | None = None,
     return handles
 
 
+class _HostedMethod:
+    def __init__(self, host: Any, address: str, name: str) -> None:
+        self.host, self.address, self.name = host, address, name
+
+    def remote(self, *args: Any) -> Any:
+        return self.host.call.remote(self.address, self.name, *args)
+
+
+class HostedActor:
+    """Looks like a worker actor (`handle.actor.run_unit.remote(...)`) but calls one identity of a
+    `WorkerHost`, so the runner cannot tell (and need not care) how identities map to processes."""
+
+    def __init__(self, host: Any, address: str) -> None:
+        self.host, self.address = host, address
+
+    def __getattr__(self, name: str) -> _HostedMethod:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _HostedMethod(self.host, self.address, name)
+
+
+def spawn_hosted(addresses: list[str], hosts: int = 2, faults: dict[str, str] | None = None,
+                 namespace: str = NAMESPACE, name: str = "sim") -> list[WorkerHandle]:
+    """Starts `hosts` processes holding the given worker identities between them (round robin), for
+    simulating a large pool on one machine; returns one handle per identity."""
+    import ray
+
+    ensure_ray()
+    remote: Any = ray.remote(WorkerHost)
+    count = max(1, min(hosts, len(addresses)))
+    shares = [addresses[i::count] for i in range(count)]
+    actors: list[Any] = [remote.options(name=f"{HOST_PREFIX}{name}-{i}", namespace=namespace, num_cpus=0, max_restarts=0,
+                             max_concurrency=1).remote([(a, (faults or {}).get(a)) for a in share])
+              for i, share in enumerate(shares)]
+    try:
+        ray.get([a.identities.remote() for a in actors], timeout=180)
+    except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
+        raise ComputeError(f"worker hosts did not start: {exc}") from exc
+    by_address = {a: actor for actor, share in zip(actors, shares, strict=True) for a in share}
+    return [WorkerHandle(a, HostedActor(by_address[a], a)) for a in addresses]
+
+
 def discover_workers() -> list[WorkerHandle]:
     """Every live worker actor on the cluster, by name."""
     import ray
@@ -128,19 +171,28 @@ def discover_workers() -> list[WorkerHandle]:
     for entry in ray.util.list_named_actors(all_namespaces=True):
         name = entry["name"] if isinstance(entry, dict) else str(entry)
         namespace = entry.get("namespace", NAMESPACE) if isinstance(entry, dict) else NAMESPACE
-        if namespace != NAMESPACE or not name.startswith(PREFIX):
+        if namespace != NAMESPACE:
             continue
         try:
-            found.append(WorkerHandle(name[len(PREFIX):], ray.get_actor(name, namespace=NAMESPACE)))
-        except ValueError:  # died between listing and lookup
-            continue
+            if name.startswith(PREFIX):
+                found.append(WorkerHandle(name[len(PREFIX):], ray.get_actor(name, namespace=NAMESPACE)))
+            elif name.startswith(HOST_PREFIX):
+                host = ray.get_actor(name, namespace=NAMESPACE)
+                hosted: list[str] = ray.get(host.identities.remote(), timeout=30)
+                found += [WorkerHandle(a, HostedActor(host, a)) for a in hosted]
+        except (ValueError, ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            continue  # died between listing and lookup
     return found
 
 
 def kill_worker(handle: WorkerHandle) -> None:
+    """Stops a replaced worker: its process, or its identity alone when it shares a host."""
     import ray
 
     try:
+        if isinstance(handle.actor, HostedActor):
+            handle.actor.host.drop.remote(handle.address)
+            return
         ray.kill(handle.actor, no_restart=True)
     except Exception as exc:
         log.debug("killing worker %s: %s", handle.address, exc)

@@ -1,11 +1,15 @@
 """Drives one job's training on untrusted workers, unit by unit, from the last agreed state.
 
-The schedule is fixed by the spec: epochs of `batch_order` batches, cut into units of `unit_steps`
-steps that never cross an evaluation point (so evaluation falls on a unit boundary). A unit is the grain
-of everything: the coordinator talks to a lone worker once per unit, checkpoints after each, and a
-worker that dies or does not answer within `worker_timeout` loses the unit it was doing — it is
-replaced, the replacement is given the last agreed state and the unit is done again. Only finished
-units are credited, so unfinished work is never paid.
+The schedule (`schedule`) is fixed by the spec. A unit is the grain of everything: the coordinator
+checkpoints after each, and a worker that dies or does not answer within `worker_timeout` loses the
+unit it was doing — it is replaced, the replacement is given the last agreed state and the unit is done
+again. Only finished (and, when protected, verified) units are credited, so unfinished work is never paid.
+
+Workers hold *roles* for the whole job: a group's data-parallel slot (`g0.w1`), under a data cap the
+owner of a shard (`g2.shard7`), a later stage of a split model (`g1.stage1`), a spot checker. A role
+keeps its worker until that worker fails; the roles are checkpointed, so a resumed job goes back to the
+same workers (or gives a vacant role a fresh one). Every sample sent to a worker is counted when it is
+sent (`expose`), and under a cap nobody is ever sent a sample outside its shard.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,12 +24,14 @@ import numpy as np
 from databright.compute.checkpoint import CheckpointStore, Progress, WorkerStats
 from databright.compute.data import TrainingData
 from databright.compute.errors import ComputeError, WorkerFault
+from databright.compute.groups import Credit, Faulty, GroupResult, execute_lone, execute_parallel
 from databright.compute.models import check_model
 from databright.compute.pool import WorkerHandle, kill_worker
+from databright.compute.schedule import ShardPlan, Unit, schedule
 from databright.compute.spec import JobSpec
 from databright.compute.split_exec import StageLayout, execute_split
-from databright.compute.training import Array, Replica, batch_order, sum_gradients
-from databright.compute.verification import Faulty, execute_tmr, spot_check, spot_checked
+from databright.compute.training import Array, Replica
+from databright.compute.verification import execute_tmr, spot_check, spot_checked
 
 log = logging.getLogger("databright.compute")
 MAX_ATTEMPTS = 5
@@ -39,6 +44,9 @@ class WorkerSupply(Protocol):
 
     def acquire(self, count: int, exclude: Collection[str]) -> list[WorkerHandle]: ...
 
+    def reclaim(self, address: str) -> WorkerHandle | None:
+        """The worker that held a role before a restart, if it is still there and still eligible."""
+
     def failed(self, handle: WorkerHandle, reason: str) -> None: ...
 
     def slash(self, handle: WorkerHandle, evidence: dict[str, Any]) -> None: ...
@@ -46,42 +54,6 @@ class WorkerSupply(Protocol):
 
 class DeadlineMissed(ComputeError):
     """The job cannot finish before its deadline: it is left for the buyer's refund."""
-
-
-@dataclass(frozen=True)
-class Unit:
-    start: int            # global step index of the unit's first step
-    batches: tuple[Array, ...]
-    evaluate_after: int | None  # the epoch (1-based) whose end this unit reaches, when one is evaluated there
-
-    @property
-    def end(self) -> int:
-        return self.start + len(self.batches)
-
-
-def schedule(spec: JobSpec, n_train: int) -> list[Unit]:
-    """Units of `unit_steps` steps over the whole run. They may span epochs (short epochs would
-    otherwise make tiny units, and each unit costs a round trip and a checkpoint), but never an
-    evaluation point: the end of every `ceil(epochs / eval_points)`-th epoch and of the last one."""
-    epochs = spec.training.epochs
-    every = -(-epochs // spec.eval_points)
-    units: list[Unit] = []
-    position = 0
-    pending: list[Array] = []
-    for epoch in range(epochs):
-        for batch in batch_order(n_train, spec.training.batch_size, epoch, spec.training.seed):
-            pending.append(batch)
-            if len(pending) == spec.unit_steps:
-                units.append(Unit(position, tuple(pending), None))
-                position, pending = position + len(pending), []
-        if (epoch + 1) % every == 0 or epoch + 1 == epochs:
-            if pending:
-                units.append(Unit(position, tuple(pending), epoch + 1))
-                position, pending = position + len(pending), []
-            else:  # the last full unit ended exactly on this epoch's end
-                last = units[-1]
-                units[-1] = Unit(last.start, last.batches, epoch + 1)
-    return units
 
 
 class JobRunner:
@@ -96,12 +68,13 @@ class JobRunner:
         self.local = Replica(spec, data.feature_shape, data.n_classes)
         check_model(self.local.model, data.feature_shape)
         self.scratch = Replica(spec, data.feature_shape, data.n_classes)  # for comparing results within tolerance
-        self.group: list[WorkerHandle] = []
+        p = spec.protections
+        self.plan = ShardPlan.build(data.n_train, p.data_cap, spec.training.seed) if p.data_cap is not None else None
+        self.layout = StageLayout(spec, data.feature_shape, data.n_classes) if p.split_stages > 1 else None
+        self.roles: dict[str, WorkerHandle] = {}
         self.holds: dict[str, str] = {}   # worker address -> hash of the state it holds
+        self.progress = Progress(job)
         self.next_unit: Unit | None = None
-        self.checker: WorkerHandle | None = None  # the worker that recomputes spot-checked units
-        split = spec.protections.split_stages > 1
-        self.layout = StageLayout(spec, data.feature_shape, data.n_classes) if split else None
         # a lone worker's next unit, sent before this unit's checkpoint and evaluation so the worker never
         # waits for the coordinator: (unit start, worker address, the state hash it continues from, reply)
         self.inflight: tuple[int, str, str, Any] | None = None
@@ -111,24 +84,95 @@ class JobRunner:
         loaded = self.checkpoints.load()
         if loaded is None:
             state = self.local.snapshot()
-            progress = Progress(self.job, state_hash=self.local.state_hash())
-            self.checkpoints.save(progress, state)
+            self.progress = Progress(self.job, state_hash=self.local.state_hash())
+            self.checkpoints.save(self.progress, state)
         else:
-            progress, state = loaded
-            log.info("job %s: resuming at step %d", self.job, progress.position)
-        todo = [u for u in schedule(self.spec, self.data.n_train) if u.end > progress.position]
+            self.progress, state = loaded
+            log.info("job %s: resuming at step %d", self.job, self.progress.position)
+        todo = [u for u in schedule(self.spec, self.data.n_train) if u.end > self.progress.position]
         for i, unit in enumerate(todo):
             self.next_unit = todo[i + 1] if i + 1 < len(todo) else None
-            state = self._do_unit(unit, progress, state)
-        return progress, state
+            state = self._do_unit(unit, self.progress, state)
+        return self.progress, state
+
+    # ------------------------------------------------------------ roles and data
+
+    def roles_for(self, g: int, unit: Unit) -> list[str]:
+        """Group g's roles for this unit, in execution order (data-parallel slots, or stages)."""
+        first = [f"g{g}.shard{s}" for s in unit.shards] if unit.shards else \
+            [f"g{g}.w{i}" for i in range(self.spec.workers)]
+        return first + [f"g{g}.stage{k}" for k in range(1, self.spec.protections.split_stages)]
+
+    def members(self, g: int, unit: Unit) -> list[WorkerHandle]:
+        return [self.roles[r] for r in self.roles_for(g, unit)]
+
+    def _fill(self, roles: list[str]) -> None:
+        """Gives every vacant role a worker: its worker from before a restart if it is still eligible,
+        else a fresh one that never held another role in this job (so never saw another shard)."""
+        progress = self.progress
+        vacant = [r for r in roles if r not in self.roles]
+        for role in list(vacant):
+            address = progress.roles.get(role)
+            handle = self.supply.reclaim(address) if address else None
+            if handle is not None:
+                self.roles[role] = handle
+                vacant.remove(role)
+        if not vacant:
+            return
+        used = set(progress.roles.values()) | {h.address for h in self.roles.values()} | set(progress.workers)
+        fresh = self.supply.acquire(len(vacant), exclude=used)
+        for role, handle in zip(vacant, fresh, strict=False):
+            self.roles[role] = handle
+            progress.roles[role] = handle.address
+        if len(fresh) < len(vacant):
+            raise WorkerFault(f"job {self.job} needs {len(vacant)} more workers and only {len(fresh)} are available")
+
+    def checker(self, unit: Unit) -> WorkerHandle:
+        """The spot checker for this unit (under a data cap, one per shard: it sees only that shard)."""
+        role = f"check.shard{unit.shards[0]}" if unit.shards else "check"
+        self._fill([role])
+        return self.roles[role]
+
+    def expose(self, h: WorkerHandle, indices: Array) -> None:
+        """Counts the samples about to be sent to `h`; under a cap, refuses to send past the quota."""
+        stats = self.progress.workers.setdefault(h.address, WorkerStats())
+        seen = np.union1d(np.asarray(stats.distinct, dtype=np.int64), indices)
+        if self.plan is not None and len(seen) > self.plan.quota:
+            raise ComputeError(f"job {self.job}: sending these samples to {h.address} would pass the data cap "
+                               f"({len(seen)} > {self.plan.quota}); nothing was sent")
+        if len(seen) != len(stats.distinct):
+            stats.distinct = [int(i) for i in seen]
+
+    def parts(self, batch: Array, unit: Unit, width: int) -> list[Array]:
+        """A batch's split among data-parallel members: by shard owner under a cap, else evenly."""
+        if self.plan is not None:
+            return self.plan.split(batch, unit.shards)
+        return list(np.array_split(batch, width))
+
+    def send_unit(self, h: WorkerHandle, unit: Unit, every: int = 0) -> Any:
+        for batch in unit.batches:
+            self.expose(h, batch)
+        x, y = self.data.x_train, self.data.y_train
+        return h.actor.run_unit.remote([x[b] for b in unit.batches], [y[b] for b in unit.batches], every)
+
+    def load(self, group: list[WorkerHandle], state: bytes, state_hash: str) -> None:
+        """Gives the agreed state to the members that do not hold it already."""
+        stale = [h for h in group if self.holds.get(h.address) != state_hash]
+        refs = [(h, h.actor.setup.remote(self.job, self.spec_json, list(self.data.feature_shape),
+                                         self.data.n_classes, state)) for h in stale]
+        for h, reply in zip(stale, self.gather(refs), strict=True):
+            if reply != state_hash:
+                raise Faulty([h], "loaded state does not match the agreed state")
+            self.holds[h.address] = state_hash
 
     # ------------------------------------------------------------ one unit
 
     def _do_unit(self, unit: Unit, progress: Progress, state: bytes) -> bytes:
+        redundancy = self.spec.protections.redundancy
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if self.too_late():
                 raise DeadlineMissed(f"job {self.job} cannot finish before its deadline")
-            self._fill_group(progress)
+            self._fill([r for g in range(redundancy) for r in self.roles_for(g, unit)])
             try:
                 new_state, new_hash, credit, losses = self._execute(unit, progress, state)
                 break
@@ -136,13 +180,12 @@ class JobRunner:
                 self._drop(fault, unit, progress, attempt)
         else:
             raise WorkerFault(f"job {self.job}: unit at step {unit.start} failed {MAX_ATTEMPTS} times")
-        for address, (samples, steps, seconds, indices) in credit.items():
+        for address, (samples, steps, seconds) in credit.items():
             stats = progress.workers.setdefault(address, WorkerStats())
             stats.units += samples
             stats.samples += samples
             stats.steps += steps
             stats.seconds += seconds
-            stats.distinct = sorted(set(stats.distinct).union(indices.tolist()))
         progress.epoch_losses.extend(losses)
         progress.position = unit.end
         progress.state_hash = new_hash
@@ -154,15 +197,6 @@ class JobRunner:
             self.on_unit(progress)
         return new_state
 
-    def _fill_group(self, progress: Progress) -> None:
-        needed = self.spec.workers * self.spec.protections.redundancy * self.spec.protections.split_stages
-        missing = needed - len(self.group)
-        if missing > 0:
-            self.group += self.supply.acquire(missing, exclude={h.address for h in self.group})
-            progress.group = [h.address for h in self.group]
-        if len(self.group) < needed:
-            raise WorkerFault(f"job {self.job} needs {needed} workers and only {len(self.group)} are available")
-
     def _drop(self, fault: Faulty, unit: Unit, progress: Progress, attempt: int) -> None:
         for handle in fault.workers:
             log.warning("job %s: worker %s failed at step %d (%s); replacing it", self.job, handle.address,
@@ -172,87 +206,41 @@ class JobRunner:
             if fault.evidence is not None:
                 self.supply.slash(handle, fault.evidence)
                 progress.deviations.append({"worker": handle.address, **fault.evidence})
-            self.group = [h for h in self.group if h.address != handle.address]
-            if self.checker is not None and self.checker.address == handle.address:
-                self.checker = None
+            for role in [r for r, h in self.roles.items() if h.address == handle.address]:
+                del self.roles[role]
+                progress.roles.pop(role, None)
             self.holds.pop(handle.address, None)
             kill_worker(handle)
             self.supply.failed(handle, fault.reason)
+        if not fault.workers:
+            raise WorkerFault(f"job {self.job}: {fault.reason}")
 
-    def _load(self, state: bytes, state_hash: str) -> None:
-        stale = [h for h in self.group if self.holds.get(h.address) != state_hash]
-        refs = [(h, h.actor.setup.remote(self.job, self.spec_json, list(self.data.feature_shape),
-                                         self.data.n_classes, state)) for h in stale]
-        for h, reply in zip(stale, self.gather(refs), strict=True):
-            if reply != state_hash:
-                raise Faulty([h], "loaded state does not match the agreed state")
-            self.holds[h.address] = state_hash
-
-    def _execute(self, unit: Unit, progress: Progress, state: bytes) -> tuple[
-            bytes, str, dict[str, tuple[int, int, float, Array]], list[float]]:
+    def execute_group(self, group: list[WorkerHandle], unit: Unit, progress: Progress, state: bytes,
+                      compare: bool) -> GroupResult:
         if self.layout is not None:
-            return execute_split(self, unit, progress, state, self.layout)
+            return execute_split(self, group, unit, progress, state, self.layout, compare)
+        if len(group) == 1:
+            return execute_lone(self, group[0], unit, progress, state, compare)
+        return execute_parallel(self, group, unit, progress, state, compare)
+
+    def _execute(self, unit: Unit, progress: Progress, state: bytes) -> tuple[bytes, str, Credit, list[float]]:
         if self.spec.protections.redundancy == 3:
-            self._load(state, progress.state_hash)
-            return execute_tmr(self, unit, progress)
-        if len(self.group) == 1:
-            (h,) = self.group
-            sent, self.inflight = self.inflight, None
-            if sent is not None and sent[:3] == (unit.start, h.address, progress.state_hash):
-                ref = sent[3]
-            else:
-                self._load(state, progress.state_hash)
-                ref = self.send_unit(h, unit)
-            (reply,) = self.gather([(h, ref)])
-            self.holds[h.address] = reply["hash"]
-            if self.next_unit is not None:
-                self.inflight = (self.next_unit.start, h.address, reply["hash"], self.send_unit(h, self.next_unit))
-            indices = np.unique(np.concatenate(unit.batches))
-            samples = sum(len(b) for b in unit.batches)
-            credit = {h.address: (samples, len(unit.batches), reply["seconds"], indices)}
-            if spot_checked(self.spec, self.job, unit):
-                credit.update(spot_check(self, unit, progress, state, h, reply["hash"]))
-            return reply["state"], reply["hash"], credit, list(reply["losses"])
-        self._load(state, progress.state_hash)
-        return self._execute_parallel(unit)
-
-    def send_unit(self, h: WorkerHandle, unit: Unit) -> Any:
-        x, y = self.data.x_train, self.data.y_train
-        return h.actor.run_unit.remote([x[b] for b in unit.batches], [y[b] for b in unit.batches])
-
-    def _execute_parallel(self, unit: Unit) -> tuple[bytes, str, dict[str, tuple[int, int, float, Array]],
-                                                     list[float]]:
-        x, y = self.data.x_train, self.data.y_train
-        group = list(self.group)
-        seconds = dict.fromkeys((h.address for h in group), 0.0)
-        seen: dict[str, list[Array]] = {h.address: [] for h in group}
-        grads: list[Array] | None = None
-        losses = []
-        for batch in unit.batches:
-            parts = np.array_split(batch, len(group))
-            replies = self.gather([(h, h.actor.grad_step.remote(grads, x[p], y[p], len(batch)))
-                                 for h, p in zip(group, parts, strict=True)])
-            grads = sum_gradients([r["grads"] for r in replies])
-            losses.append(sum(r["loss_sum"] for r in replies) / len(batch))
-            for h, p, r in zip(group, parts, replies, strict=True):
-                seconds[h.address] += r["seconds"]
-                seen[h.address].append(p)
-        assert grads is not None
-        finals = self.gather([(h, h.actor.finish.remote(grads, i == 0)) for i, h in enumerate(group)])
-        hashes = [f["hash"] for f in finals]
-        majority = max(set(hashes), key=hashes.count)
-        deviating = [h for h, v in zip(group, hashes, strict=True) if v != majority]
-        if deviating:
-            raise Faulty(deviating if hashes.count(majority) * 2 > len(hashes) else group,
-                          "replicas disagree after the unit")
-        state = finals[0]["state"]
-        for h in group:
-            self.holds[h.address] = majority
-        credit = {}
-        for h in group:
-            idx = np.concatenate(seen[h.address])
-            credit[h.address] = (len(idx), len(unit.batches), seconds[h.address], np.unique(idx))
-        return state, majority, credit, losses
+            return execute_tmr(self, unit, progress, state)
+        group = self.members(0, unit)
+        if self.layout is not None or len(group) > 1:
+            r = self.execute_group(group, unit, progress, state, False)
+            return r.state, r.hash, r.credit, r.losses
+        (h,) = group
+        sent, self.inflight = self.inflight, None
+        ref = sent[3] if sent is not None and sent[:3] == (unit.start, h.address, progress.state_hash) else None
+        r = execute_lone(self, h, unit, progress, state, False, ref)
+        nxt = self.next_unit
+        if nxt is not None and nxt.shards == unit.shards and not spot_checked(self.spec, self.job, unit):
+            self.inflight = (nxt.start, h.address, r.hash, self.send_unit(h, nxt))
+        credit = dict(r.credit)
+        if spot_checked(self.spec, self.job, unit):
+            credit.update(spot_check(self, unit, progress, state, h, r.hash))
+        return r.state, r.hash, credit, r.losses
 
     def gather(self, refs: Sequence[tuple[WorkerHandle, Any]]) -> list[Any]:
         """Waits for every reply up to the worker timeout; any worker that died, failed or hung is a fault."""

@@ -16,16 +16,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from databright.compute.groups import Credit, GroupResult, Position
 from databright.compute.models import build_model
+from databright.compute.pool import WorkerHandle
 from databright.compute.spec import JobSpec
 from databright.compute.split import cut_points
-from databright.compute.training import Array, pack_state, unpack_state
+from databright.compute.training import pack_state, packed_state_hash, unpack_state
 
 if TYPE_CHECKING:
     from databright.compute.checkpoint import Progress
-    from databright.compute.runner import JobRunner, Unit
-
-Credit = dict[str, tuple[int, int, float, Array]]
+    from databright.compute.runner import JobRunner
+    from databright.compute.schedule import Unit
 
 
 class StageLayout:
@@ -71,10 +72,11 @@ class StageLayout:
         return pack_state(ordered, {"state": dict(sorted(slots.items())), "param_groups": whole_groups})
 
 
-def execute_split(runner: JobRunner, unit: Unit, progress: Progress, state: bytes,
-                  layout: StageLayout) -> tuple[bytes, str, Credit, list[float]]:
-    """Trains `unit` on the stage workers (runner.group, in stage order) from the agreed `state`."""
-    group = list(runner.group)
+def execute_split(runner: JobRunner, group: list[WorkerHandle], unit: Unit, progress: Progress, state: bytes,
+                  layout: StageLayout, compare: bool) -> GroupResult:
+    """Trains `unit` on the stage workers (`group`, in stage order) from the agreed `state`. With
+    `compare`, the trace keeps every activation and gradient crossing a cut (as references) and each
+    stage's state hash after every step, for locating a deviation."""
     stale = [(k, h) for k, h in enumerate(group) if runner.holds.get(h.address) != progress.state_hash]
     runner.gather([(h, h.actor.setup_stage.remote(runner.job, runner.spec_json, list(runner.data.feature_shape),
                                                   runner.data.n_classes, k, layout.stage_state(state, k)))
@@ -85,31 +87,39 @@ def execute_split(runner: JobRunner, unit: Unit, progress: Progress, state: byte
     micro = max(1, runner.spec.protections.micro_batches)
     losses = []
     seconds = dict.fromkeys((h.address for h in group), 0.0)
-    for batch in unit.batches:
+    trace: list[Position] = []
+    last = len(group) - 1
+    for step, batch in enumerate(unit.batches, start=unit.start):
+        runner.expose(group[0], batch)  # only the first stage ever sees samples
         parts = [p for p in np.array_split(batch, micro) if len(p)]
         for m, idx in enumerate(parts):
             ref: Any = x[idx]
-            for h in group:
+            for k, h in enumerate(group):
                 ref = h.actor.stage_forward.remote(m, ref)
+                if compare and k < last:
+                    trace.append(Position(f"step {step} forward {m} stage {k}", h, ref))
         for m in reversed(range(len(parts))):
             grad: Any = None
             for k in reversed(range(len(group))):
-                labels = y[parts[m]] if k == len(group) - 1 else None
+                labels = y[parts[m]] if k == last else None
                 grad = group[k].actor.stage_backward.remote(m, grad, labels, len(batch))
-        replies = runner.gather([(h, h.actor.stage_step.remote()) for h in group])
+                if compare and k > 0:
+                    trace.append(Position(f"step {step} backward {m} stage {k}", group[k], grad))
+        replies = runner.gather([(h, h.actor.stage_step.remote(compare)) for h in group])
         losses.append(replies[-1]["loss"])
-        for h, r in zip(group, replies, strict=True):
+        for k, (h, r) in enumerate(zip(group, replies, strict=True)):
             seconds[h.address] += r["seconds"]
+            if compare:
+                trace.append(Position(f"step {step} state {k}", h, r["hash"]))
     snaps = runner.gather([(h, h.actor.stage_snapshot.remote()) for h in group])
+    slices = tuple(packed_state_hash(s) for s in snaps)
     whole = layout.whole_state(snaps)
-    runner.scratch.load(whole)
-    digest = runner.scratch.state_hash()
+    digest = packed_state_hash(whole)
     samples = sum(len(b) for b in unit.batches)
-    indices = np.unique(np.concatenate(unit.batches))
     credit: Credit = {}
     for k, h in enumerate(group):
         runner.holds[h.address] = digest
-        seen = indices if k == 0 else np.zeros(0, dtype=np.int64)  # later stages never see a sample
-        credit[h.address] = (samples, len(unit.batches), seconds[h.address], seen)
+        trace.append(Position(f"final {k}", h, slices[k]))
+        credit[h.address] = (samples, len(unit.batches), seconds[h.address])
         progress.parameters[h.address] = layout.parameters[k]
-    return whole, digest, credit, losses
+    return GroupResult(whole, digest, credit, losses, trace, slices)

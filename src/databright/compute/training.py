@@ -149,6 +149,30 @@ def state_hash(model: nn.Module, optimizer: torch.optim.Optimizer | None = None)
     return h.hexdigest()
 
 
+def packed_state_hash(blob: bytes) -> str:
+    """`state_hash` of a packed state (a replica's or a stage's), without a model to load it into:
+    the coordinator checks workers' states with it from several threads at once."""
+    state = unpack_state(blob)
+    h = hashlib.sha256()
+    for name, tensor in state["model"].items():
+        _feed(h, name, tensor)
+    for index, slot in sorted(state["optimizer"]["state"].items()):
+        for key in sorted(slot):
+            value = slot[key]
+            _feed(h, f"opt.{index}.{key}", value if isinstance(value, torch.Tensor) else torch.tensor(value))
+    return h.hexdigest()
+
+
+def arrays_hash(arrays: Sequence[Array] | Array) -> str:
+    """sha-256 of arrays' dtypes, shapes and bytes: how messages between workers are compared."""
+    h = hashlib.sha256()
+    for a in [arrays] if isinstance(arrays, np.ndarray) else arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype}:{a.shape};".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def _feed(h: Any, name: str, tensor: torch.Tensor) -> None:
     t = tensor.detach().contiguous().cpu()
     h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())

@@ -1,12 +1,14 @@
 """Checking untrusted work: triple modular redundancy (the paper's TMR).
 
-Three disjoint groups do the same unit from the same agreed state on the same samples; their
-results are compared (bitwise by the hash of every tensor, or within a stated tolerance). All three
-agree: the result is released and all are credited. Two agree: the third deviated; it is slashed with
-evidence (the hash of the unit's input — the agreed state and the sample indices — and the three result
-hashes), replaced by a fresh worker that is given the agreed state, and the unit is done again, so a
-result is still released only when all three agree. No two agree: nobody can be blamed, all three are
-replaced and the unit is redone. Deviating work is never credited, so never paid.
+Three disjoint groups of the same shape (a lone worker, data-parallel workers or the stages of a split
+model; see `groups`) do the same unit from the same agreed state on the same samples, side by side;
+their results are compared (bitwise by the hash of every tensor, or within a stated tolerance). All
+three agree: the result is released and all are credited. Two agree: the third group deviated, and the
+first position of its trace that differs from the majority's names the worker that deviated; it is
+slashed with evidence (the hash of the unit's input — the agreed state and the sample indices —, the
+position, and what each group had there), replaced by a fresh worker that is given the agreed state, and
+the unit is done again, so a result is still released only when all three agree. No two agree: nobody
+can be blamed, all are replaced and the unit is redone. Deviating work is never credited, so never paid.
 
 The tolerance mode (`protections.tolerance`) is for groups on different hardware, whose floating point
 may differ in the last bits: it accepts results within `abs_diff + rel_diff * |x|` elementwise. It also
@@ -23,30 +25,23 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from databright.compute.groups import Credit, Faulty, GroupResult, Position, digest
 from databright.compute.pool import WorkerHandle
 from databright.compute.spec import JobSpec, Tolerance
 from databright.compute.training import Array, Replica
 
 if TYPE_CHECKING:
     from databright.compute.checkpoint import Progress
-    from databright.compute.runner import JobRunner, Unit
+    from databright.compute.runner import JobRunner
+    from databright.compute.schedule import Unit
 
-Credit = dict[str, tuple[int, int, float, Array]]
-
-
-class Faulty(Exception):
-    """Workers to replace; with `evidence`, they deviated from a majority and are slashed as well."""
-
-    def __init__(self, workers: Sequence[WorkerHandle], reason: str, evidence: dict[str, Any] | None = None) -> None:
-        super().__init__(reason)
-        self.workers = list(workers)
-        self.reason = reason
-        self.evidence = evidence
+__all__ = ["Faulty", "agreement", "detection_probability", "execute_tmr", "input_hash", "spot_check",
+           "spot_checked"]
 
 
 def input_hash(state_hash: str, unit: Unit) -> str:
@@ -82,29 +77,57 @@ def agreement(hashes: list[str], states: list[bytes], tolerance: Tolerance | Non
     return [0]
 
 
-def execute_tmr(runner: JobRunner, unit: Unit, progress: Progress) -> tuple[bytes, str, Credit, list[float]]:
-    """Runs `unit` on the three one-worker groups (already holding the agreed state) and compares."""
-    group = list(runner.group)
-    replies = runner.gather([(h, runner.send_unit(h, unit)) for h in group])
-    hashes = [r["hash"] for r in replies]
-    for h, digest in zip(group, hashes, strict=True):
-        runner.holds[h.address] = digest
-    agreed = agreement(hashes, [r["state"] for r in replies], runner.spec.protections.tolerance, runner.scratch)
+def first_divergence(deviating: GroupResult, majority: GroupResult) -> Position:
+    """The earliest position where the deviating group's trace differs from the majority's."""
+    theirs = {p.key: p.value for p in majority.trace}
+    for position in deviating.trace:
+        if position.key in theirs and digest(position.value) != digest(theirs[position.key]):
+            return position
+    return deviating.trace[-1]
+
+
+def execute_tmr(runner: JobRunner, unit: Unit, progress: Progress, state: bytes) -> tuple[
+        bytes, str, Credit, list[float]]:
+    """Runs `unit` on the three groups at once and releases its result only if all three agree."""
+    groups = [runner.members(g, unit) for g in range(3)]
+    with ThreadPoolExecutor(3, thread_name_prefix="tmr") as pool:
+        futures = [pool.submit(runner.execute_group, members, unit, progress, state, True) for members in groups]
+        results: list[GroupResult] = []
+        faulty: list[WorkerHandle] = []
+        reasons: list[str] = []
+        for future in futures:
+            try:
+                results.append(future.result())
+            except Faulty as fault:
+                faulty += fault.workers
+                reasons.append(fault.reason)
+    if faulty:
+        raise Faulty(faulty, "; ".join(reasons))
+    signatures = ["/".join(r.signature) for r in results]
+    lone = all(len(g) == 1 for g in groups)
+    tolerance = runner.spec.protections.tolerance if lone else None
+    agreed = agreement(signatures, [r.state for r in results], tolerance, runner.scratch)
     if len(agreed) < 2:
-        raise Faulty(group, "no two groups agree")
-    if len(agreed) < len(group):
+        raise Faulty([h for g in groups for h in g], "no two groups agree")
+    if len(agreed) < 3:
+        (odd,) = [i for i in range(3) if i not in agreed]
+        position = first_divergence(results[odd], results[agreed[0]])
+        values = {}
+        for r in results:
+            at = next((p for p in r.trace if p.key == position.key), None)
+            if at is not None:
+                values[at.worker.address] = digest(at.value)
         evidence = {"job": runner.job, "step": unit.start, "input_hash": input_hash(progress.state_hash, unit),
-                    "results": {h.address: d for h, d in zip(group, hashes, strict=True)},
-                    "majority": hashes[agreed[0]]}
-        deviating = [h for i, h in enumerate(group) if i not in agreed]
-        raise Faulty(deviating, "result deviates from the 2-of-3 majority", evidence)
+                    "position": position.key, "results": values,
+                    "majority": digest(next(p.value for p in results[agreed[0]].trace if p.key == position.key)),
+                    "groups": [[h.address for h in g] for g in groups]}
+        raise Faulty([position.worker], f"deviates from the 2-of-3 majority at {position.key}", evidence)
     progress.agreements += 1
-    indices = np.unique(np.concatenate(unit.batches))
-    samples = sum(len(b) for b in unit.batches)
-    credit = {h.address: (samples, len(unit.batches), r["seconds"], indices) for h, r in zip(group, replies,
-                                                                                              strict=True)}
-    first = replies[agreed[0]]
-    return first["state"], first["hash"], credit, list(first["losses"])
+    credit: Credit = {}
+    for r in results:
+        credit.update(r.credit)
+    first = results[agreed[0]]
+    return first.state, first.hash, credit, first.losses
 
 
 def spot_checked(spec: JobSpec, job: str, unit: Unit) -> bool:
@@ -120,29 +143,21 @@ def detection_probability(rate: float, fraction: float, units: int) -> float:
 
 def spot_check(runner: JobRunner, unit: Unit, progress: Progress, start: bytes, worker: WorkerHandle,
                result: str) -> Credit:
-    """Recomputes `unit` from `start` on another worker; returns the checker's credit when they agree."""
-    if runner.checker is None:
-        found = runner.supply.acquire(1, exclude={h.address for h in runner.group})
-        if not found:
-            raise Faulty([], "no second worker is available for a spot check")
-        runner.checker = found[0]
-    checker = runner.checker
-    runner.gather([(checker, checker.actor.setup.remote(runner.job, runner.spec_json,
-                                                        list(runner.data.feature_shape), runner.data.n_classes,
-                                                        start))])
-    runner.holds[checker.address] = progress.state_hash
+    """Recomputes `unit` from `start` on another worker (under a data cap, the checker of the unit's
+    shard); returns the checker's credit when they agree."""
+    checker = runner.checker(unit)
+    runner.load([checker], start, progress.state_hash)
     (reply,) = runner.gather([(checker, runner.send_unit(checker, unit))])
     runner.holds[checker.address] = reply["hash"]
     if reply["hash"] == result:
         progress.checks += 1
-        indices = np.unique(np.concatenate(unit.batches))
-        return {checker.address: (sum(len(b) for b in unit.batches), len(unit.batches), reply["seconds"], indices)}
+        return {checker.address: (sum(len(b) for b in unit.batches), len(unit.batches), float(reply["seconds"]))}
     referee = runner.scratch
     referee.load(start)
     x, y = runner.data.x_train, runner.data.y_train
     referee.train_steps([x[b] for b in unit.batches], [y[b] for b in unit.batches])
     truth = referee.state_hash()
-    deviating = [h for h, digest in ((worker, result), (checker, reply["hash"])) if digest != truth]
+    deviating = [h for h, digest_ in ((worker, result), (checker, reply["hash"])) if digest_ != truth]
     evidence = {"job": runner.job, "step": unit.start, "input_hash": input_hash(progress.state_hash, unit),
                 "results": {worker.address: result, checker.address: reply["hash"]}, "majority": truth,
                 "referee": "coordinator"}

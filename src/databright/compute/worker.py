@@ -26,7 +26,7 @@ import torch
 
 from databright.compute.errors import ComputeError
 from databright.compute.spec import JobSpec
-from databright.compute.training import Array, Replica
+from databright.compute.training import Array, Replica, state_hash
 
 
 @dataclass(frozen=True)
@@ -90,14 +90,24 @@ class TrainingWorker:
             raise ComputeError(f"worker {self.address} was given work before a job's state")
         return self.replica
 
-    def run_unit(self, xs: Sequence[Array], ys: Sequence[Array]) -> dict[str, Any]:
-        """Trains the unit's steps in order; returns losses, the new state and its hash."""
+    def run_unit(self, xs: Sequence[Array], ys: Sequence[Array], every: int = 0) -> dict[str, Any]:
+        """Trains the unit's steps in order; returns losses, the new state and its hash, and with
+        `every` > 0 the state's hash after every `every`-th step (`trace`: where redundant groups are
+        compared, so a deviation is located to the step)."""
         started = time.perf_counter()
         self._before_work()
         replica = self._replica()
-        losses = replica.train_steps(xs, ys)
+        trace: list[str] = []
+        if every > 0:
+            losses = []
+            for i in range(0, len(xs), every):
+                losses += replica.train_steps(xs[i : i + every], ys[i : i + every])
+                if i + every < len(xs):
+                    trace.append(replica.state_hash())
+        else:
+            losses = replica.train_steps(xs, ys)
         self._after_work(started)
-        return {"losses": losses, "state": replica.snapshot(), "hash": replica.state_hash(),
+        return {"losses": losses, "state": replica.snapshot(), "hash": replica.state_hash(), "trace": trace,
                 "seconds": time.perf_counter() - started}
 
     def grad_step(self, grads: Sequence[Array] | None, x: Array, y: Array, batch_total: int) -> dict[str, Any]:
@@ -148,13 +158,17 @@ class TrainingWorker:
         result: Array | None = self._stage().backward(mb, grad, y, total)
         return result
 
-    def stage_step(self) -> dict[str, Any]:
+    def stage_step(self, with_hash: bool = False) -> dict[str, Any]:
+        """Applies the batch's gradient; with `with_hash`, also reports the hash of the stage's new
+        state (redundant groups compare it step by step)."""
         stage = self._stage()
         stage.step()
+        self._corrupt()
         loss, stage.loss = stage.loss, 0.0
         now = time.perf_counter()
         seconds, self._stage_started = now - self._stage_started, now
-        return {"loss": loss, "seconds": seconds}
+        digest = state_hash(stage.layers, stage.optimizer) if with_hash else None
+        return {"loss": loss, "seconds": seconds, "hash": digest}
 
     def stage_snapshot(self) -> bytes:
         snap: bytes = self._stage().snapshot()
@@ -184,7 +198,34 @@ class TrainingWorker:
         f = self.fault
         if f is None or f.kind != "corrupt" or self._rng.random() >= f.value:
             return
+        module = self.stage.layers if self.stage is not None and self.replica is None else self._replica().model
         with torch.no_grad():
-            first = next(self._replica().model.parameters())
+            first = next(module.parameters())
             flat = first.view(-1)
             flat[self._rng.randrange(flat.numel())] += 1e-3
+
+
+class WorkerHost:
+    """Several worker identities in one process (the body of one Ray actor).
+
+    Each identity is a whole `TrainingWorker` — its own account, replica or stage, and faults — so
+    the market treats it exactly as a separate machine; only the process is shared. It exists for
+    simulating a market on one machine: a 5 % data cap needs at least 20 workers per group (60 with
+    redundancy), and a process per identity would cost ~250 MB of PyTorch each. A real worker runs
+    one identity per process (`databright worker start`)."""
+
+    def __init__(self, identities: Sequence[tuple[str, str | None]]) -> None:
+        self.workers = {address: TrainingWorker(address, fault) for address, fault in identities}
+
+    def identities(self) -> list[str]:
+        return list(self.workers)
+
+    def call(self, address: str, method: str, *args: Any) -> Any:
+        worker = self.workers.get(address)
+        if worker is None:
+            raise ComputeError(f"worker {address} is not hosted here (any more)")
+        return getattr(worker, method)(*args)
+
+    def drop(self, address: str) -> None:
+        """Removes one identity (a replaced worker) without disturbing the others."""
+        self.workers.pop(address, None)
