@@ -23,10 +23,11 @@ from databright.compute.checkpoint import CheckpointStore, Progress
 from databright.compute.coordinator import Coordinator, JobOutcome
 from databright.compute.data import TrainingData, load_registry, prepare
 from databright.compute.errors import ComputeError
-from databright.compute.pool import WorkerHandle, spawn_worker, spawn_workers
+from databright.compute.pool import WorkerHandle, spawn_hosted, spawn_worker, spawn_workers
 from databright.compute.runner import JobRunner
+from databright.compute.schedule import ShardPlan, training_batches
 from databright.compute.spec import JobSpec
-from databright.compute.training import Replica, batch_order
+from databright.compute.training import Replica
 from databright.demo.environment import demo_store, seeded_request, split_digits
 from databright.errors import ComputeRevert
 from databright.market import Market
@@ -53,6 +54,18 @@ def ray_pool() -> Iterator[list[WorkerHandle]]:
     handles = spawn_workers(list(addresses), namespace=TESTS)
     yield handles
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def hosted(ray_pool: list[WorkerHandle]) -> list[WorkerHandle]:
+    """24 more worker identities in two processes: enough for a data cap's shard owners times three."""
+    return spawn_hosted([f"0x{i:040x}" for i in range(1, 25)], hosts=2, namespace=TESTS, name="tests")
+
+
+def cheat_hosted(name: str, fault: str = "corrupt:1.0") -> WorkerHandle:
+    """A hosted identity (in its own small process) that misbehaves."""
+    address = "0x" + name.encode().hex().ljust(40, "e")[:40]
+    return spawn_hosted([address], hosts=1, faults={address: fault}, namespace=TESTS, name=name)[0]
 
 
 class Supply:
@@ -89,13 +102,12 @@ def plain_loop(spec: JobSpec, data: TrainingData) -> Replica:
 
     model = build_model(spec.model, data.feature_shape, data.n_classes, spec.training.seed)
     opt = torch.optim.SGD(model.parameters(), lr=spec.training.lr, momentum=spec.training.momentum)
-    for epoch in range(spec.training.epochs):
-        for batch in batch_order(data.n_train, spec.training.batch_size, epoch, spec.training.seed):
-            opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(data.x_train[batch])),
-                                                     torch.from_numpy(data.y_train[batch]))
-            loss.backward()
-            opt.step()
+    for batch in training_batches(spec, data.n_train):  # without a cap: each epoch's batch_order, in turn
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(data.x_train[batch])),
+                                                 torch.from_numpy(data.y_train[batch]))
+        loss.backward()
+        opt.step()
     replica = Replica(spec, data.feature_shape, data.n_classes)
     replica.model.load_state_dict(model.state_dict())
     return replica
@@ -296,11 +308,42 @@ def test_an_unfinished_job_is_refunded_after_its_deadline(world: World) -> None:
     assert market.chain.balance(market.chain.accounts()[BUYER]) > before
 
 
-def test_a_job_asking_for_protections_this_coordinator_lacks_is_not_accepted(world: World) -> None:
+def test_a_capped_job_the_pool_cannot_staff_waits_with_the_number_of_workers_it_needs(world: World) -> None:
     job_id = world.submit(protections={"data_cap": 0.05})
-    [outcome] = world.coordinator().run_once()
-    assert outcome.status == "refused" and "data cap" in outcome.detail
+    coordinator = world.coordinator()
+    [outcome] = coordinator.run_once()
+    n_train = market_data(world, JobSpec.from_bytes(world.client(BUYER).get_bytes(
+        world.market.compute.job(job_id).spec_cid))).n_train
+    shards = -(-n_train // int(0.05 * n_train))
+    assert outcome.status == "refused"
+    assert f"a data cap of 0.05 on {n_train} samples needs {shards} workers" in outcome.detail
+    assert "the pool has 4" in outcome.detail
     assert world.market.compute.job(job_id).state == JobState.POSTED
+    [again] = coordinator.run_once()  # not closed: it is looked at again, in case workers joined
+    assert again.status == "refused" and again.job_id == job_id
+
+
+def test_a_job_asking_for_a_combination_this_coordinator_lacks_is_refused_for_good(world: World) -> None:
+    world.submit(workers=2, protections={"spot_check_rate": 0.5})
+    coordinator = world.coordinator()
+    [outcome] = coordinator.run_once()
+    assert outcome.status == "refused" and "spot checks verify one-worker groups" in outcome.detail
+    assert coordinator.run_once() == []
+
+
+def test_a_capped_job_through_the_market_reports_each_workers_exposure(world: World) -> None:
+    job_id = world.submit(protections={"data_cap": 0.5})
+    [outcome] = world.coordinator().run_once()
+    assert outcome.status == "completed"
+    with world.client(BUYER) as store:
+        report = fetch_result(world.market.as_account(BUYER), store, job_id).report
+    n_train = report["data"]["train_samples"]
+    cap = report["verification"]["data_cap"]
+    assert cap["cap"] == 0.5 and cap["quota"] == n_train // 2 and cap["shards"] == 2 and cap["within_cap"]
+    assert sorted(w["distinct_samples"] for w in report["workers"]) == sorted([n_train // 2, n_train - n_train // 2])
+    assert all(w["data_fraction"] <= 0.5 for w in report["workers"])
+    assert report["verification"]["max_worker_data_fraction"] <= 0.5
+    assert len(world.market.compute.payouts(job_id)) == 2
 
 
 def test_a_coordinator_killed_mid_job_resumes_after_restart(world: World) -> None:
@@ -484,3 +527,103 @@ def test_a_split_job_is_settled_with_each_stage_worker_holding_part_of_the_model
     assert abs(sum(fractions) - 1.0) < 1e-9 and fractions[0] > 0
     assert sorted(w["distinct_samples"] for w in report["workers"]) == [0, report["data"]["train_samples"]]
     assert sum(world.market.compute.payouts(job_id).values()) == UNIT // 5
+
+
+# ---------------------------------------------------------------- the data cap, and protections combined
+
+CAPPED = {**SPEC.model_dump(), "protections": {"data_cap": 0.25}}  # 480 samples: 4 shards of 120
+
+
+def _max_diff(a: Replica, b: Replica) -> float:
+    return max(float((p - q).detach().abs().max()) for p, q in zip(a.model.parameters(), b.model.parameters(),
+                                                                    strict=True))
+
+
+def test_the_cap_hands_each_shard_to_its_own_worker_and_gives_the_plain_loops_weights(
+        hosted: list[WorkerHandle], digits_data: TrainingData, tmp_path: Path) -> None:
+    spec = JobSpec.build(**CAPPED)
+    plan = ShardPlan.build(digits_data.n_train, 0.25, spec.training.seed)
+    progress, state = JobRunner("cap1", spec, digits_data, Supply(hosted[:6]), CheckpointStore(tmp_path)).run()
+    # lone owners in turn: each unit is one worker's ordinary steps, so bit for bit the plain loop on this order
+    assert same_weights(trained(state, spec, digits_data), plain_loop(spec, digits_data))
+    owners = {role: address for role, address in progress.roles.items()}
+    assert sorted(owners) == [f"g0.shard{s}" for s in range(4)] and len(set(owners.values())) == 4
+    for s in range(4):  # each worker received exactly its shard, every epoch, and nothing else
+        stats = progress.workers[owners[f"g0.shard{s}"]]
+        assert stats.distinct == sorted(plan.shards[s].tolist()) and len(stats.distinct) <= plan.quota
+        assert stats.samples == 2 * len(plan.shards[s])
+    assert set(progress.workers) == set(owners.values())  # the two spares were never sent anything
+
+
+def test_the_cap_with_data_parallel_owners_matches_within_float_tolerance(
+        hosted: list[WorkerHandle], digits_data: TrainingData, tmp_path: Path) -> None:
+    spec = JobSpec.build(**{**CAPPED, "workers": 2})
+    progress, state = JobRunner("cap2", spec, digits_data, Supply(hosted[6:12]), CheckpointStore(tmp_path)).run()
+    assert _max_diff(trained(state, spec, digits_data), plain_loop(spec, digits_data)) < 1e-5
+    assert len(progress.workers) == 4 and all(len(s.distinct) <= 120 for s in progress.workers.values())
+    assert sum(s.samples for s in progress.workers.values()) == 2 * digits_data.n_train
+
+
+def test_a_runner_never_sends_a_worker_samples_past_the_cap(hosted: list[WorkerHandle],
+                                                             digits_data: TrainingData, tmp_path: Path) -> None:
+    spec = JobSpec.build(**CAPPED)
+    runner = JobRunner("guard", spec, digits_data, Supply(hosted[:1]), CheckpointStore(tmp_path))
+    assert runner.plan is not None
+    runner.expose(hosted[0], runner.plan.shards[0])  # its own shard: fine
+    with pytest.raises(ComputeError, match="would pass the data cap"):
+        runner.expose(hosted[0], runner.plan.shards[1][:1])
+    assert len(runner.progress.workers[hosted[0].address].distinct) == 120  # the refused sample was not counted
+
+
+def test_tmr_over_data_parallel_groups_slashes_exactly_the_corrupting_member(
+        hosted: list[WorkerHandle], digits_data: TrainingData, tmp_path: Path) -> None:
+    cheat = cheat_hosted("dp")
+    honest = hosted[12:19]
+    spec = JobSpec.build(**{**SPEC.model_dump(), "workers": 2, "protections": {"redundancy": 3}})
+    supply = Supply([honest[0], honest[1], honest[2], cheat, *honest[3:]])  # the cheat is group 1's second member
+    progress, state = JobRunner("tmr-dp", spec, digits_data, supply, CheckpointStore(tmp_path)).run()
+    [(slashed, evidence)] = supply.slashed
+    assert slashed == cheat.address and evidence["position"] == "final 1" and evidence["step"] == 0
+    assert evidence["groups"][1] == [honest[2].address, cheat.address]
+    assert progress.workers[cheat.address].units == 0 and progress.agreements == progress.units_done
+    unprotected = JobSpec.build(**{**SPEC.model_dump(), "workers": 2})
+    _, plain_state = JobRunner("dp", unprotected, digits_data, Supply(hosted[19:21]),
+                               CheckpointStore(tmp_path / "dp")).run()
+    # the same shares added in the same order: TMR releases the unprotected result bit for bit
+    assert same_weights(trained(state, spec, digits_data), trained(plain_state, spec, digits_data))
+
+
+def test_split_with_tmr_slashes_the_corrupting_stage_and_gives_the_unsplit_weights(
+        hosted: list[WorkerHandle], digits_data: TrainingData, tmp_path: Path) -> None:
+    cheat = cheat_hosted("stage")
+    spec = JobSpec.build(**{**SPEC.model_dump(), "protections": {"split_stages": 2, "redundancy": 3}})
+    supply = Supply([hosted[0], cheat, *hosted[1:6]])  # roles in order: g0.w0, g0.stage1 (the cheat), g1...
+    progress, state = JobRunner("tmr-split", spec, digits_data, supply, CheckpointStore(tmp_path)).run()
+    [(slashed, evidence)] = supply.slashed
+    # it corrupted its weights after step 0: its state there is the first thing that differs
+    assert slashed == cheat.address and evidence["position"] == "step 0 state 1"
+    assert len(evidence["results"]) == 3 and list(evidence["results"].values()).count(evidence["majority"]) == 2
+    assert same_weights(trained(state, spec, digits_data), plain_loop(spec, digits_data))
+    assert len(progress.parameters) == 7 and max(progress.parameters.values()) < sum(
+        p.numel() for p in trained(state, spec, digits_data).model.parameters())
+
+
+def test_cap_split_and_tmr_together_keep_every_limit(hosted: list[WorkerHandle], digits_data: TrainingData,
+                                                     tmp_path: Path) -> None:
+    cheat = cheat_hosted("owner")
+    spec = JobSpec.build(**{**CAPPED, "protections": {"data_cap": 0.25, "split_stages": 2, "redundancy": 3}})
+    # 3 groups x (4 shard owners + 1 second stage) = 15 workers; the cheat is group 0's owner of the first shard
+    supply = Supply([cheat, *hosted[:20]])
+    progress, state = JobRunner("all", spec, digits_data, supply, CheckpointStore(tmp_path)).run()
+    [(slashed, evidence)] = supply.slashed
+    assert slashed == cheat.address and evidence["position"].endswith("state 0")
+    assert same_weights(trained(state, spec, digits_data), plain_loop(spec, digits_data))
+    total = sum(p.numel() for p in trained(state, spec, digits_data).model.parameters())
+    stage1 = {a for r, a in progress.roles.items() if r.endswith("stage1")}
+    assert len(stage1) == 3
+    for address, stats in progress.workers.items():
+        assert len(stats.distinct) <= 120  # the cap, over the whole job
+        assert progress.parameters[address] < total  # nobody held the whole model
+        if address in stage1:
+            assert stats.distinct == []  # later stages see activations, never samples
+    assert len(progress.workers) == 16 and progress.agreements == progress.units_done

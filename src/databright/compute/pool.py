@@ -151,9 +151,10 @@ def spawn_hosted(addresses: list[str], hosts: int = 2, faults: dict[str, str] | 
     remote: Any = ray.remote(WorkerHost)
     count = max(1, min(hosts, len(addresses)))
     shares = [addresses[i::count] for i in range(count)]
-    actors: list[Any] = [remote.options(name=f"{HOST_PREFIX}{name}-{i}", namespace=namespace, num_cpus=0, max_restarts=0,
-                             max_concurrency=1).remote([(a, (faults or {}).get(a)) for a in share])
-              for i, share in enumerate(shares)]
+    actors: list[Any] = [
+        remote.options(name=f"{HOST_PREFIX}{name}-{i}", namespace=namespace, num_cpus=0, max_restarts=0,
+                       max_concurrency=1).remote([(a, (faults or {}).get(a)) for a in share])
+        for i, share in enumerate(shares)]
     try:
         ray.get([a.identities.remote() for a in actors], timeout=180)
     except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:

@@ -18,6 +18,7 @@ import numpy as np
 from databright.compute.checkpoint import Progress
 from databright.compute.data import TrainingData
 from databright.compute.models import parameter_count
+from databright.compute.schedule import ShardPlan
 from databright.compute.spec import JobSpec
 from databright.compute.training import Replica
 from databright.compute.verification import detection_probability
@@ -73,6 +74,7 @@ def build_report(ctx: JobContext, spec: JobSpec, data: TrainingData, progress: P
                          "deviations": progress.deviations,
                          "slashed_workers": sorted({d["worker"] for d in progress.deviations}),
                          "max_worker_data_fraction": exposure,
+                         "data_cap": _cap_summary(spec, data, progress),
                          "split_stages": spec.protections.split_stages,
                          "max_worker_param_fraction": max((progress.parameters.get(a, total_params) / total_params
                                                            for a in progress.workers), default=0.0),
@@ -81,6 +83,18 @@ def build_report(ctx: JobContext, spec: JobSpec, data: TrainingData, progress: P
                                             spec.protections.spot_check_rate, 0.05, progress.units_done),
                                         "formula": "1 - (1 - rate)^(fraction * units)"}},
     }
+
+
+def _cap_summary(spec: JobSpec, data: TrainingData, progress: Progress) -> dict[str, Any] | None:
+    """The cap the job ran under and whether every worker stayed within it (counted when sent)."""
+    cap = spec.protections.data_cap
+    if cap is None:
+        return None
+    plan = ShardPlan.build(data.n_train, cap, spec.training.seed)
+    most = max((len(s.distinct) for s in progress.workers.values()), default=0)
+    return {"cap": cap, "quota": plan.quota, "shards": plan.count, "max_samples_per_worker": most,
+            "within_cap": most <= plan.quota,
+            "owners": {role: address for role, address in sorted(progress.roles.items()) if ".shard" in role}}
 
 
 def report_bytes(report: dict[str, Any]) -> bytes:
