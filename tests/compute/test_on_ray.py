@@ -627,3 +627,24 @@ def test_cap_split_and_tmr_together_keep_every_limit(hosted: list[WorkerHandle],
         if address in stage1:
             assert stats.distinct == []  # later stages see activations, never samples
     assert len(progress.workers) == 16 and progress.agreements == progress.units_done
+
+
+def test_split_workers_exchange_only_the_cut_activations_and_their_gradients(
+        hosted: list[WorkerHandle], digits_data: TrainingData, tmp_path: Path) -> None:
+    import ray
+
+    from databright.compute.split import build_stages, cut_bytes_per_sample
+
+    spec = JobSpec.build(**{**SPEC.model_dump(), "protections": {"split_stages": 2, "micro_batches": 2}})
+    first, second = hosted[22], hosted[23]
+    ray.get([h.actor.traffic.remote() for h in (first, second)])  # start counting from zero
+    JobRunner("traffic", spec, digits_data, Supply([first, second]), CheckpointStore(tmp_path)).run()
+    a, b = ray.get([h.actor.traffic.remote() for h in (first, second)])
+    presented = spec.training.epochs * digits_data.n_train
+    [cut] = cut_bytes_per_sample(build_stages(spec, digits_data.feature_shape, digits_data.n_classes),
+                                 digits_data.feature_shape)
+    assert a["activations_out"] == b["activations_in"] == cut * presented
+    assert b["gradients_out"] == a["gradients_in"] == cut * presented
+    assert a["samples_in"] == digits_data.x_train[:1].nbytes * presented and "samples_in" not in b
+    assert "activations_in" not in a and "gradients_out" not in a  # the first stage sends no input gradient
+    assert b["labels_in"] == digits_data.y_train[:1].nbytes * presented

@@ -18,6 +18,7 @@ import hashlib
 import os
 import random
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,7 @@ class TrainingWorker:
         self.address = address
         self.fault = Fault.parse(fault)
         self.calls = 0
+        self.counters: dict[str, float] = defaultdict(float)  # bytes received and sent, by kind (see `traffic`)
         self.replica: Replica | None = None
         self.stage: Any = None
         self._stage_started = time.perf_counter()
@@ -75,9 +77,20 @@ class TrainingWorker:
     def ping(self) -> tuple[str, int]:
         return self.address, os.getpid()
 
+    def traffic(self) -> dict[str, float]:
+        """Bytes this worker received and sent since the last call, by kind — samples_in, state_in,
+        state_out, shares_out, sums_in (data parallel), activations_in/out and gradients_in/out
+        (between stages), labels_in —, and CPU seconds of training work (`cpu_s`; for stages also
+        `forward_s` and `backward_s`); then starts counting afresh. Benchmarks read it to show what
+        crossed between workers and what the work cost, on a machine where wall time is shared."""
+        out = dict(self.counters)
+        self.counters = defaultdict(float)
+        return out
+
     def setup(self, job: str, spec_json: bytes, feature_shape: Sequence[int], n_classes: int,
               state: bytes) -> str:
         """Takes on `job` from `state` (the agreed state the coordinator holds); returns its hash."""
+        self.counters["state_in"] += len(state)
         key = _job_key(job, spec_json, feature_shape, n_classes)
         if self.replica is None or self.job != key:
             self.replica = Replica(JobSpec.from_bytes(spec_json), tuple(feature_shape), n_classes)
@@ -94,8 +107,9 @@ class TrainingWorker:
         """Trains the unit's steps in order; returns losses, the new state and its hash, and with
         `every` > 0 the state's hash after every `every`-th step (`trace`: where redundant groups are
         compared, so a deviation is located to the step)."""
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         self._before_work()
+        self.counters["samples_in"] += sum(x.nbytes for x in xs) + sum(y.nbytes for y in ys)
         replica = self._replica()
         trace: list[str] = []
         if every > 0:
@@ -107,27 +121,39 @@ class TrainingWorker:
         else:
             losses = replica.train_steps(xs, ys)
         self._after_work(started)
-        return {"losses": losses, "state": replica.snapshot(), "hash": replica.state_hash(), "trace": trace,
+        self.counters["cpu_s"] += time.thread_time() - cpu
+        state = replica.snapshot()
+        self.counters["state_out"] += len(state)
+        return {"losses": losses, "state": state, "hash": replica.state_hash(), "trace": trace,
                 "seconds": time.perf_counter() - started}
 
     def grad_step(self, grads: Sequence[Array] | None, x: Array, y: Array, batch_total: int) -> dict[str, Any]:
         """Data-parallel step: applies the previous step's summed gradient (if any), then returns
         this part's share of the next one. One round trip per step instead of two."""
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         self._before_work()
         replica = self._replica()
+        self.counters["samples_in"] += x.nbytes + y.nbytes
         if grads is not None:
+            self.counters["sums_in"] += sum(g.nbytes for g in grads)
             replica.apply(grads)
         share, loss_sum = replica.gradient(x, y, batch_total)
+        self.counters["shares_out"] += sum(g.nbytes for g in share)
         self._after_work(started, apply=False)
+        self.counters["cpu_s"] += time.thread_time() - cpu
         return {"grads": share, "loss_sum": loss_sum, "seconds": time.perf_counter() - started}
 
     def finish(self, grads: Sequence[Array], with_state: bool) -> dict[str, Any]:
         """Applies a unit's last summed gradient; returns the hash (and the state if asked)."""
         replica = self._replica()
+        self.counters["sums_in"] += sum(g.nbytes for g in grads)
+        cpu = time.thread_time()
         replica.apply(grads)
+        self.counters["cpu_s"] += time.thread_time() - cpu
         self._corrupt()
-        return {"hash": replica.state_hash(), "state": replica.snapshot() if with_state else None}
+        state = replica.snapshot() if with_state else None
+        self.counters["state_out"] += len(state or b"")
+        return {"hash": replica.state_hash(), "state": state}
 
     # ------------------------------------------------------------ one stage of a split model
 
@@ -136,6 +162,7 @@ class TrainingWorker:
         """Takes on stage `index` of `job` from its slice of the agreed state (and nothing of the others)."""
         from databright.compute.split import build_stages
 
+        self.counters["state_in"] += len(state)
         key = _job_key(job, spec_json, feature_shape, n_classes) + f":stage{index}"
         if self.stage is None or self.job != key:
             self.stage = build_stages(JobSpec.from_bytes(spec_json), tuple(feature_shape), n_classes)[index]
@@ -151,18 +178,37 @@ class TrainingWorker:
 
     def stage_forward(self, mb: int, x: Array) -> Array:
         self._before_work()
-        out: Array = self._stage().forward(x, mb)
+        cpu = time.thread_time()
+        stage = self._stage()
+        self.counters["activations_in" if stage.index > 0 else "samples_in"] += x.nbytes
+        out: Array = stage.forward(x, mb)
+        if not stage.last:
+            self.counters["activations_out"] += out.nbytes
+        self.counters["forward_s"] += time.thread_time() - cpu
+        self.counters["cpu_s"] += time.thread_time() - cpu
         return out
 
     def stage_backward(self, mb: int, grad: Array | None, y: Array | None, total: int) -> Array | None:
-        result: Array | None = self._stage().backward(mb, grad, y, total)
+        cpu = time.thread_time()
+        stage = self._stage()
+        if grad is not None:
+            self.counters["gradients_in"] += grad.nbytes
+        if y is not None:
+            self.counters["labels_in"] += y.nbytes
+        result: Array | None = stage.backward(mb, grad, y, total)
+        if result is not None:
+            self.counters["gradients_out"] += result.nbytes
+        self.counters["backward_s"] += time.thread_time() - cpu
+        self.counters["cpu_s"] += time.thread_time() - cpu
         return result
 
     def stage_step(self, with_hash: bool = False) -> dict[str, Any]:
         """Applies the batch's gradient; with `with_hash`, also reports the hash of the stage's new
         state (redundant groups compare it step by step)."""
         stage = self._stage()
+        cpu = time.thread_time()
         stage.step()
+        self.counters["cpu_s"] += time.thread_time() - cpu
         self._corrupt()
         loss, stage.loss = stage.loss, 0.0
         now = time.perf_counter()
@@ -172,6 +218,7 @@ class TrainingWorker:
 
     def stage_snapshot(self) -> bytes:
         snap: bytes = self._stage().snapshot()
+        self.counters["state_out"] += len(snap)
         return snap
 
     # ------------------------------------------------------------ test-only faults
