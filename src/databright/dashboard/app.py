@@ -1,0 +1,125 @@
+"""The FastAPI app: every page server-rendered from the same dict its `/api/...` twin returns.
+
+Routes: `/` (overview), `/requests/{ref}`, `/proposals/{id}`, `/jobs/{id}`, `/workers`, each with a
+JSON twin under `/api` (`/api/overview`, `/api/requests/{ref}`, ...), plus `/api/head` (the chain's
+latest block), which a few lines of script in every page poll: when the block moves, the page
+fetches itself again and swaps its `<main>` in place, so it follows new chain events without a
+reload, a socket or a wallet. Paths are taken as text and parsed by the dashboard, so a malformed
+id is a 400 with a sentence, not a framework's validation dump.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
+
+from databright.dashboard import compute_views, market_views
+from databright.dashboard.core import Dashboard
+from databright.dashboard.errors import NotFound
+from databright.dashboard.filters import install
+from databright.errors import ChainError, CidError, ConfigError, DataBrightError
+
+HERE = Path(__file__).parent
+View = Callable[..., dict[str, Any]]
+
+
+def status_of(exc: DataBrightError) -> int:
+    """The HTTP status for an error family: the visitor's mistake, a missing thing, or the chain."""
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, ConfigError | CidError):
+        return 400
+    if isinstance(exc, ChainError):
+        return 503
+    return 500
+
+
+def templates() -> Jinja2Templates:
+    """The pages' templates with the dashboard's filters and chart helpers installed."""
+    found = Jinja2Templates(directory=HERE / "templates")
+    install(found.env)
+    return found
+
+
+def create_app(dashboard: Dashboard) -> FastAPI:
+    app = FastAPI(title="DataBright dashboard", docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+    pages = templates()
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    def read(view: View, *args: str) -> dict[str, Any]:
+        with dashboard.lock:
+            return view(dashboard, *args)
+
+    def page(request: Request, template: str, view: dict[str, Any], status: int = 200) -> HTMLResponse:
+        context = {"v": view, "reader": dashboard.blobs.account or dashboard.market.account,
+                   "chain_id": dashboard.market.deployment.chain_id, "poll_ms": int(dashboard.poll_seconds * 1000),
+                   "api": "/api" + (request.url.path if request.url.path != "/" else "/overview")}
+        return pages.TemplateResponse(request, template, context, status_code=status)
+
+    @app.exception_handler(DataBrightError)
+    def _refused(request: Request, exc: DataBrightError) -> Response:
+        return _error(request, status_of(exc), str(exc))
+
+    @app.exception_handler(HTTPException)
+    def _http(request: Request, exc: HTTPException) -> Response:
+        return _error(request, exc.status_code, "no such page" if exc.status_code == 404 else str(exc.detail))
+
+    def _error(request: Request, status: int, message: str) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": message, "status": status}, status_code=status)
+        view = {"status": status, "message": message, "block": None}
+        return page(request, "error.html", view, status)
+
+    @app.get("/api/head")
+    def api_head() -> dict[str, Any]:
+        with dashboard.lock:
+            return dashboard.head()
+
+    @app.get("/api/overview")
+    def api_overview() -> dict[str, Any]:
+        return read(market_views.overview)
+
+    @app.get("/api/requests/{ref}")
+    def api_request(ref: str) -> dict[str, Any]:
+        return read(market_views.request, ref)
+
+    @app.get("/api/proposals/{ref}")
+    def api_proposal(ref: str) -> dict[str, Any]:
+        return read(market_views.proposal, ref)
+
+    @app.get("/api/jobs/{ref}")
+    def api_job(ref: str) -> dict[str, Any]:
+        return read(compute_views.job, ref)
+
+    @app.get("/api/workers")
+    def api_workers() -> dict[str, Any]:
+        return read(compute_views.workers)
+
+    @app.get("/", response_class=HTMLResponse)
+    def overview_page(request: Request) -> HTMLResponse:
+        return page(request, "overview.html", read(market_views.overview))
+
+    @app.get("/requests/{ref}", response_class=HTMLResponse)
+    def request_page(request: Request, ref: str) -> HTMLResponse:
+        return page(request, "request.html", read(market_views.request, ref))
+
+    @app.get("/proposals/{ref}", response_class=HTMLResponse)
+    def proposal_page(request: Request, ref: str) -> HTMLResponse:
+        return page(request, "proposal.html", read(market_views.proposal, ref))
+
+    @app.get("/jobs/{ref}", response_class=HTMLResponse)
+    def job_page(request: Request, ref: str) -> HTMLResponse:
+        return page(request, "job.html", read(compute_views.job, ref))
+
+    @app.get("/workers", response_class=HTMLResponse)
+    def workers_page(request: Request) -> HTMLResponse:
+        return page(request, "workers.html", read(compute_views.workers))
+
+    return app
