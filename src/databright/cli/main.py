@@ -13,7 +13,14 @@ from rich.table import Table
 from databright.chain.connection import connect
 from databright.chain.deployment import deploy as deploy_market
 from databright.chain.node import forget_node, start_node, stop_node
-from databright.cli import compute, compute_run, data, data_market, oracle  # noqa: F401 (compute_run adds its commands)
+from databright.cli import (  # noqa: F401 (compute_run adds its commands)
+    compute,
+    compute_run,
+    dashboard,
+    data,
+    data_market,
+    oracle,
+)
 from databright.cli.common import Options, console, err_console, errors_to_exit
 from databright.market import Market
 from databright.market.units import format_amount, parse_amount
@@ -25,6 +32,7 @@ app = typer.Typer(
 )
 data_market.register(app)
 compute.register(app)
+dashboard.register(app)
 app.add_typer(data.data_app, name="data")
 app.add_typer(data.store_app, name="store")
 app.add_typer(oracle.oracle_app, name="oracle")
