@@ -8,6 +8,7 @@ ANVIL := $(TOOLS)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 CAST := $(TOOLS)/node_modules/@foundry-rs/cast-linux-amd64/bin/cast
 FOUNDRY_VERSION := 1.7.1
 TORCH_VERSION := 2.13.0
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: setup demo test bench lint typecheck clean
 
@@ -32,10 +33,18 @@ $(ANVIL) $(CAST):
 		@foundry-rs/anvil-linux-amd64@$(FOUNDRY_VERSION) @foundry-rs/cast-linux-amd64@$(FOUNDRY_VERSION)
 	touch $(ANVIL) $(CAST)
 
+# Debian's chromium, which the dashboard's browser tests drive with Playwright (`playwright install`
+# cannot download its own browsers here). Installed only where it is missing, and only as root.
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+		|| (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null); \
+	else echo "note: $(CHROMIUM) is missing and only root can apt-get install chromium: browser tests will skip"; fi
+
 demo: setup
 	$(BIN)/databright --rpc embedded demo
 
-test: setup
+test: setup $(CHROMIUM)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n 2 --dist loadfile
