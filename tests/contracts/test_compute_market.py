@@ -159,7 +159,7 @@ def test_constructor(compute_market, association, governance):
     assert cm.minStake() == MIN_STAKE
     assert cm.governance() == governance
     assert cm.jobCount() == 0
-    assert cm.MAX_JOB_WORKERS() == 64
+    assert cm.MAX_JOB_WORKERS() == 128
     assert (cm.JOB_NONE(), cm.JOB_POSTED(), cm.JOB_ACCEPTED(), cm.JOB_COMPLETED(), cm.JOB_REFUNDED()) == (
         JOB_NONE,
         JOB_POSTED,
@@ -505,19 +505,20 @@ def test_assign_workers(market, accepted):
     assert not cm.isAssigned(other, ws[1])
 
 
-def test_assign_up_to_64_workers(market, accepted, make_account):
+def test_assign_up_to_128_workers(market, accepted, make_account):
+    # a 5% data cap with TMR and a 2-way split needs 63 workers, plus replacements
     cm = market.cm
-    crowd = [make_account(2) for _ in range(64)]
+    crowd = [make_account(2) for _ in range(128)]
     for w in crowd:
         register(cm, w)
-    assign(cm, market.coord, accepted, crowd[:40])
+    assign(cm, market.coord, accepted, crowd[:100])
     with boa.env.prank(market.coord), boa.reverts("compute: too many workers"):
-        cm.assignWorkers(accepted, [*crowd[40:], market.workers[0]])
-    assign(cm, market.coord, accepted, crowd[40:])
-    assert len(cm.jobWorkers(accepted)) == 64
+        cm.assignWorkers(accepted, [*crowd[100:], market.workers[0]])
+    assign(cm, market.coord, accepted, crowd[100:])
+    assert len(cm.jobWorkers(accepted)) == 128
     with boa.env.prank(market.coord), boa.reverts("compute: too many workers"):
         cm.assignWorkers(accepted, [market.workers[0]])
-    complete(cm, market.coord, accepted, crowd, [1] * 64)
+    complete(cm, market.coord, accepted, crowd, [1] * 128)
     assert all(open_jobs(cm, w) == 0 for w in crowd)
     solvent(cm)
 

@@ -55,21 +55,38 @@ class Chain:
 
         A revert becomes the DataBrightError subclass its reason names.
         """
+        params: dict[str, Any] = {"from": self.account, "value": value}
+        if self.embedded:
+            # py-evm estimates gas by a binary search of about a dozen executions; the embedded chain mines
+            # each transaction in its own block, so a fixed ceiling is as good and costs one execution
+            params["gas"] = EMBEDDED_GAS
         try:
-            tx_hash = fn.transact({"from": self.account, "value": value})
+            tx_hash = fn.transact(params)
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
         except (ContractLogicError, TransactionFailed) as exc:
             raise revert_from_reason(revert_reason(exc)) from exc
         except (Web3Exception, OSError, ValueError) as exc:
             raise ChainError(f"transaction failed: {exc}") from exc
         if receipt["status"] != 1:
+            self._explain_revert(fn, value, receipt)
             raise ChainError(f"transaction {tx_hash.hex()} reverted without a reason")
         return receipt
+
+    def _explain_revert(self, fn: Any, value: int, receipt: Any) -> None:
+        """Replays a reverted transaction as a call on the state before it, for its reason (a
+        transaction sent without a gas estimate reverts on-chain instead of at the estimate)."""
+        try:
+            fn.call({"from": self.account, "value": value}, block_identifier=receipt["blockNumber"] - 1)
+        except (ContractLogicError, TransactionFailed) as exc:
+            raise revert_from_reason(revert_reason(exc)) from exc
+        except (Web3Exception, OSError, ValueError):
+            return
 
     def call(self, fn: Any) -> Any:
         """A read-only contract call; a revert becomes a typed error."""
         try:
-            return fn.call()
+            # with no `from`, web3's eth-tester middleware asks for every account on each call
+            return fn.call({"from": self.account})
         except (ContractLogicError, TransactionFailed) as exc:
             raise revert_from_reason(revert_reason(exc)) from exc
         except (Web3Exception, OSError) as exc:
@@ -151,17 +168,20 @@ def default_rpc() -> str:
 
 
 _embedded: list[Web3] = []
-DEV_ACCOUNTS = 20  # funded dev accounts of the embedded chain and of `databright node`
+EMBEDDED_GAS = 12_000_000  # per transaction on the embedded chain (its blocks hold 30M)
+DEV_ACCOUNTS = 100  # funded dev accounts of the embedded chain and of `databright node`
 
 
 def embedded_web3() -> Web3:
     """This process's embedded chain: one per process, so every command run in it shares it."""
     if not _embedded:
-        from eth_tester import EthereumTester, PyEVMBackend
+        from eth_tester import EthereumTester
 
-        # the market needs more roles than eth-tester's default 10 accounts (workers, a coordinator, a buyer)
-        genesis = PyEVMBackend.generate_genesis_state(num_accounts=DEV_ACCOUNTS)
-        _embedded.append(Web3(EthereumTesterProvider(EthereumTester(PyEVMBackend(genesis_state=genesis)))))
+        from databright.chain.embedded import IndexedPyEVMBackend
+
+        # the market needs more roles than eth-tester's default 10 accounts (shard owners, a coordinator, a buyer)
+        genesis = IndexedPyEVMBackend.generate_genesis_state(num_accounts=DEV_ACCOUNTS)
+        _embedded.append(Web3(EthereumTesterProvider(EthereumTester(IndexedPyEVMBackend(genesis_state=genesis)))))
     return _embedded[0]
 
 

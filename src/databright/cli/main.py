@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -127,6 +128,8 @@ def mine(ctx: typer.Context, blocks: Annotated[int, typer.Argument(help="Blocks 
 def demo(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary (the story goes to stderr).")] = False,
+    report_dir: Annotated[Path, typer.Option("--report-dir", help="Where to write index.html with pictures.")] = Path(
+        "demo-report"),
 ) -> None:
     """Run the whole market end to end on a fresh deployment and print what happened.
 
@@ -136,7 +139,7 @@ def demo(
 
     opts: Options = ctx.find_root().obj
     chain = connect(opts.rpc or "embedded", opts.account)
-    result = run_demo(Market(chain, deploy_market(chain)), err_console if as_json else console)
+    result = run_demo(Market(chain, deploy_market(chain)), err_console if as_json else console, report_dir)
     if as_json:
         print(json.dumps(result.summary(), indent=2))
 

@@ -163,6 +163,22 @@ def spawn_hosted(addresses: list[str], hosts: int = 2, faults: dict[str, str] | 
     return [WorkerHandle(a, HostedActor(by_address[a], a)) for a in addresses]
 
 
+def stop_workers(handles: list[WorkerHandle]) -> None:
+    """Stops the processes behind `handles`: their own actors, and the hosts of hosted identities."""
+    import ray
+
+    seen: set[int] = set()
+    for h in handles:
+        actor = h.actor.host if isinstance(h.actor, HostedActor) else h.actor
+        if id(actor) in seen:
+            continue
+        seen.add(id(actor))
+        try:
+            ray.kill(actor, no_restart=True)
+        except Exception as exc:
+            log.debug("stopping worker %s: %s", h.address, exc)
+
+
 def discover_workers() -> list[WorkerHandle]:
     """Every live worker actor on the cluster, by name."""
     import ray

@@ -47,8 +47,11 @@ def build_report(ctx: JobContext, spec: JobSpec, data: TrainingData, progress: P
         np.zeros(len(data.entry_cids), dtype=np.int64)
     total_params = parameter_count(final.model)
     exposure = max((len(s.distinct) / data.n_train for s in progress.workers.values()), default=0.0)
+    roles: dict[str, list[str]] = {}
+    for role, address in sorted(progress.roles.items()):
+        roles.setdefault(address, []).append(role)
     workers = [
-        {"address": address, "units": s.units, "samples": s.samples, "steps": s.steps,
+        {"address": address, "roles": roles.get(address, []), "units": s.units, "samples": s.samples, "steps": s.steps,
          "seconds": round(s.seconds, 3), "distinct_samples": len(s.distinct),
          "data_fraction": len(s.distinct) / data.n_train, "index_hash": index_hash(s.distinct),
          "parameters_held": progress.parameters.get(address, total_params),

@@ -111,7 +111,7 @@ struct JobResult:
     reportCid: bytes32
     totalUnits: uint256
 
-MAX_JOB_WORKERS: public(constant(uint256)) = 64
+MAX_JOB_WORKERS: public(constant(uint256)) = 128
 
 JOB_NONE: public(constant(uint8)) = 0
 JOB_POSTED: public(constant(uint8)) = 1
@@ -421,7 +421,7 @@ def completeJob(jobId: uint256, resultCid: bytes32, modelHash: bytes32, reportCi
         assert u <= MAX_UNITS, "compute: units out of range"
         # unchecked: the paid bit is clear and the units field is empty
         self._assignment[jobId][w] = unsafe_add(a, PAID + (u << 3))
-        # unchecked: at most 64 terms below 2**64 each
+        # unchecked: at most 128 terms below 2**64 each, so the sum stays below 2**71
         total = unsafe_add(total, u)
     assert total > 0, "compute: no verified units"
 

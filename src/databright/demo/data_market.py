@@ -1,7 +1,8 @@
 """The data-market part of the demo, on real data in the encrypted store.
 
-Roles are the chain's funded dev accounts: an initiator, three bootstrap curators, four
-contributors and one whose file is malformed. Each contribution is a file (npz, csv or
+Roles are the chain's funded dev accounts: an initiator, three bootstrap curators, six
+contributors (one shuffles its labels, one asks for more shares than its data is worth, one later
+sends a duplicate) and one whose file is malformed. Each contribution is a file (npz, csv or
 parquet) that goes validate → encrypt and upload → propose; curators read the data through
 the store with their on-chain right before they vote. Every number printed is read back from
 the chain or the store, not computed on the side.
@@ -9,7 +10,9 @@ the chain or the store, not computed on the side.
 
 from __future__ import annotations
 
+import json
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +33,12 @@ from databright.market import Market
 from databright.market.data import proposal_data, publish_spec, submit
 from databright.market.units import UNIT, format_amount
 from databright.oracle import FairSharePolicy, Oracle
+from databright.store.client import StoreClient
 
 VOTING_PERIOD = 40
 CURATOR_SHARES = (100, 60, 40)
-CONTRIBUTORS = (("alice", ".npz", 30), ("bob", ".csv", 20), ("carol", ".parquet", 30), ("dave", ".npz", 90))
+CONTRIBUTORS = (("alice", ".npz", 30), ("bob", ".csv", 20), ("carol", ".parquet", 30), ("dave", ".npz", 90),
+                ("erin", ".parquet", 15), ("frank", ".csv", 10))
 
 
 @dataclass
@@ -49,6 +54,29 @@ class DataMarketDemo:
     refusals: list[str] = field(default_factory=list)
     entries: int = 0
     names: dict[str, str] = field(default_factory=dict)
+    votes: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # proposal -> voters and reasons
+    contributions: dict[int, dict[str, Any]] = field(default_factory=dict)  # proposal -> who, what, value
+    outcomes: list[dict[str, Any]] = field(default_factory=list)  # refused before any proposal
+
+    def voted(self, pid: int, voter: str, support: bool, weight: int, reason: str) -> None:
+        self.votes.setdefault(pid, []).append({"voter": voter, "support": support, "weight_wei": weight,
+                                               "reason": reason})
+
+    def details(self, market: Market) -> dict[str, Any]:
+        """Per proposal and per contributor, for the report's pictures (read back from the chain)."""
+        votes, people = [], []
+        for pid, who in sorted(self.contributions.items()):
+            p = market.proposal(pid)
+            outcome = "accepted" if pid in self.accepted else "rejected"
+            votes.append({"proposal": pid, "contributor": who["name"], "for_wei": p.votes_for,
+                          "against_wei": p.votes_against, "outcome": outcome, "reasons": self.votes.get(pid, [])})
+            oracle = who.get("oracle") or {}
+            reason = oracle.get("reason", "")
+            people.append({"name": who["name"], "address": who["address"], "samples": who["samples"],
+                           "value": oracle.get("value"), "fair_shares_wei": oracle.get("fair_shares"),
+                           "asked_shares_wei": p.shares, "minted_shares_wei": p.shares if outcome == "accepted" else 0,
+                           "outcome": outcome if outcome == "accepted" or not reason else f"rejected: {reason}"})
+        return {"votes": votes, "contributors": people + self.outcomes}
 
     def summary(self) -> dict[str, Any]:
         """The data market's share of the machine-readable account (`databright demo --json`)."""
@@ -69,6 +97,8 @@ class DataMarketDemo:
 class Demo:
     data: DataMarketDemo
     compute: ComputeDemo
+    details: dict[str, Any] = field(default_factory=dict)  # per proposal, contributor, worker: for the report
+    report: Path | None = None
 
     def summary(self) -> dict[str, Any]:
         """The machine-readable account of the whole run (`databright demo --json`)."""
@@ -77,24 +107,48 @@ class Demo:
         out["chain"]["compute_market"] = self.compute.compute_market
         out["job"] = compute["job"]
         out["payments"] = compute["payments"]
+        out["timings"] = self.details.get("timings", {})
+        if self.report is not None:
+            out["report"] = str(self.report)
         return out
 
 
-def run_demo(market: Market, console: Console) -> Demo:
-    """Runs the whole market end to end on the digits and prints a readable account of it."""
+def run_demo(market: Market, console: Console, report_dir: Path | None = None) -> Demo:
+    """Runs the whole market end to end on the digits, prints a readable account of it and writes
+    the report with pictures to `report_dir/index.html`."""
+    started = time.perf_counter()
     with demo_store(market) as store, tempfile.TemporaryDirectory(prefix="databright-demo-") as tmp:
         data = _run(market, store, Path(tmp), console)
+        data_s = time.perf_counter() - started
         compute = run_compute(market, store, data.database, console, data.names)
         data.entries = len(market.entries(data.database))
         _summary(console, market, data.database, data.names)
-        return Demo(data, compute)
+        demo = Demo(data, compute)
+        demo.details = _details(market, demo, data_s, time.perf_counter() - started)
+    if report_dir is not None:
+        from databright.demo.report_html import write_report
+
+        demo.report = write_report({**demo.summary(), **demo.details}, report_dir)
+        console.print(f"the report with pictures: {demo.report}")
+    return demo
+
+
+def _details(market: Market, demo: Demo, data_s: float, total_s: float) -> dict[str, Any]:
+    names = demo.data.names
+    payments = demo.compute.summary()["payments"]
+    holders = [{"name": names.get(h.account, h.account[:10]), "shares_wei": h.balance, "dividends_wei": h.withdrawn}
+               for h in market.holdings(demo.data.database)]
+    return {**demo.data.details(market), "job": demo.compute.details(names), "payments": payments,
+            "shareholders": holders,
+            "timings": {"data_market_s": round(data_s, 2), "compute_s": round(total_s - data_s, 2),
+                        "total_s": round(total_s, 2)}}
 
 
 def _run(market: Market, store: DemoStore, tmp: Path, console: Console) -> DataMarketDemo:
     chain = market.chain
     accounts = chain.accounts()
-    initiator, curators, contributors = accounts[0], accounts[1:4], accounts[4:8]
-    mallory, oracle_account = accounts[8], accounts[9]
+    initiator, curators, contributors = accounts[0], accounts[1:4], accounts[4:10]
+    mallory, oracle_account = accounts[18], accounts[19]  # 10..17 are the compute market's, 20.. its workers
     names = {a: f"curator {i + 1}" for i, a in enumerate(curators)} | {
         a: n for a, (n, _, _) in zip(contributors, CONTRIBUTORS, strict=True)} | {oracle_account: "oracle"}
     result = DataMarketDemo(chain.chain_id, market.deployment.association)
@@ -103,6 +157,7 @@ def _run(market: Market, store: DemoStore, tmp: Path, console: Console) -> DataM
                   f"store {store.url}")
 
     digits = split_digits(len(CONTRIBUTORS))
+    oracle_client = store.client(oracle_account)
     validation = write_dataset(tmp / "validation.npz", *digits.validation)
     spec_cid, spec = publish_spec(store.client(initiator), SPEC, validation)
     rules = Rules(quorum_bps=3000, approval_bps=5001, voting_period=VOTING_PERIOD, max_shares=100 * UNIT)
@@ -131,6 +186,7 @@ def _run(market: Market, store: DemoStore, tmp: Path, console: Console) -> DataM
         path = write_dataset(tmp / f"{name}{suffix}", x, y)
         sub = submit(market.as_account(who), store.client(who), db, path, ask * UNIT)
         proposals[name], cids[name] = sub.proposal_id, sub.cid
+        result.contributions[sub.proposal_id] = {"name": name, "address": who, "samples": sub.samples}
         console.print(f"  proposal {sub.proposal_id}: {name} sends {path.name} with {sub.samples} samples "
                       f"({sub.cid[:20]}…) for {ask} shares")
     bad_x = digits.contributions[0][0][:80].copy()
@@ -141,6 +197,9 @@ def _run(market: Market, store: DemoStore, tmp: Path, console: Console) -> DataM
         submit(market.as_account(mallory), store.client(mallory), db, bad, 10 * UNIT)
     except DatasetError as exc:
         result.refused(console, "mallory's malformed file", exc)
+        result.outcomes.append({"name": "mallory", "address": mallory, "samples": len(bad_x), "value": None,
+                                "fair_shares_wei": None, "asked_shares_wei": 10 * UNIT, "minted_shares_wei": 0,
+                                "outcome": f"refused before upload: {exc}"})
         console.print(f"  nothing was uploaded ({store.blob_count() - before} new blobs) or proposed")
     try:
         market.as_account(contributors[0]).propose(db, cids["alice"], 10, 500 * UNIT)
@@ -148,7 +207,7 @@ def _run(market: Market, store: DemoStore, tmp: Path, console: Console) -> DataM
         result.refused(console, "a proposal asking for 500 shares", exc)
 
     console.print("4. the oracle and curator 1 read the data through the store and vote:")
-    _oracle_round(console, oracle)
+    _oracle_round(console, oracle, oracle_client, result)
     cid, ds = proposal_data(market, store.client(curators[0]), proposals["alice"])
     s = summarize(ds)
     console.print(f"  curator 1 reads alice's {cid[:16]}…: {s.samples} samples, {min(s.label_counts.values())}-"
@@ -158,8 +217,10 @@ def _run(market: Market, store: DemoStore, tmp: Path, console: Console) -> DataM
     except DataBrightError as exc:
         result.refused(console, "bob reading alice's data", exc)
     for name, support, reason in (("alice", True, "clean, balanced labels"), ("bob", True, "useful"),
-                                  ("dave", True, "more data is better")):
+                                  ("dave", True, "more data is better"), ("erin", True, "looks right"),
+                                  ("frank", True, "fair ask")):
         weight = market.as_account(curators[0]).vote(proposals[name], support, reason)
+        result.voted(proposals[name], "curator 1", support, weight, reason)
         console.print(f"  curator 1 votes {'yes' if support else 'no'} on {name} with {format_amount(weight)} "
                       f"shares: {reason}")
     for what, action in (("a second vote by curator 1", lambda: market.as_account(curators[0]).vote(
@@ -176,9 +237,11 @@ def _run(market: Market, store: DemoStore, tmp: Path, console: Console) -> DataM
     dup_x, dup_y = digits.contributions[0][0][:150], digits.contributions[0][1][:150]
     dup = submit(market.as_account(contributors[3]), store.client(contributors[3]), db,
                  write_dataset(tmp / "dave-again.npz", dup_x, dup_y), 5 * UNIT)
+    result.contributions[dup.proposal_id] = {"name": "dave (duplicate)", "address": contributors[3],
+                                             "samples": dup.samples}
     console.print(f"5. dave tries again with 150 of alice's accepted digits (proposal {dup.proposal_id}); "
                   "the oracle checks the registry:")
-    _oracle_round(console, oracle)
+    _oracle_round(console, oracle, oracle_client, result)
     _close_and_execute(console, market, result, {"dave (duplicate)": dup.proposal_id})
     try:
         market.as_account(contributors[3]).propose(db, cids["alice"], 300, 30 * UNIT)
@@ -190,8 +253,11 @@ def _run(market: Market, store: DemoStore, tmp: Path, console: Console) -> DataM
     return result
 
 
-def _oracle_round(console: Console, oracle: Oracle) -> None:
+def _oracle_round(console: Console, oracle: Oracle, client: StoreClient, result: DataMarketDemo) -> None:
     for vote in oracle.run_once():
+        report = json.loads(client.get_bytes(vote.report_cid))
+        result.contributions[vote.proposal_id]["oracle"] = report
+        result.voted(vote.proposal_id, "oracle", vote.support, vote.weight, vote.reason)
         verdict = "[green]yes[/]" if vote.support else "[red]no[/]"
         console.print(f"  oracle votes {verdict} on proposal {vote.proposal_id} with "
                       f"{format_amount(vote.weight)} shares: {vote.reason.removeprefix('oracle ')}")

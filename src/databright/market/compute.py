@@ -21,7 +21,7 @@ from databright.cid import cid_from_digest, digest_from_cid
 from databright.compute.errors import AttestationError, ComputeError
 from databright.errors import CidError, ConfigError
 
-MAX_JOB_WORKERS = 64  # the contract's bound on the workers of one job
+MAX_JOB_WORKERS = 128  # the contract's bound on the workers of one job
 
 
 class Slash(NamedTuple):
