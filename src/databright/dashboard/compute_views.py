@@ -24,7 +24,7 @@ KNOWN_VERIFICATION = {"redundancy", "units_verified", "groups_agreed", "deviatio
                       "spot_check", "data_cap"}
 KNOWN_CAP = {"cap", "quota", "shards", "max_samples_per_worker", "within_cap", "owners"}
 KNOWN_WORKER = {"address", "units", "samples", "steps", "seconds", "distinct_samples", "data_fraction", "index_hash",
-                "parameters_held", "parameter_fraction"}
+                "parameters_held", "parameter_fraction", "roles"}
 
 
 def _number(value: Any) -> float | None:
@@ -62,7 +62,10 @@ def report_view(report: dict[str, Any] | None) -> dict[str, Any]:
             "address": w.get("address"), "units": w.get("units"), "samples": w.get("samples"),
             "steps": w.get("steps"), "seconds": _number(w.get("seconds")),
             "distinct_samples": distinct, "data_fraction": fraction, "over_cap": over,
-            "shards": sorted(role for role, holder in owners.items() if holder == w.get("address")),
+            # what the worker did for the job (a group's stage, a shard owner, a checker), as reported,
+            # else the shards the cap block says it owned
+            "roles": [str(x) for x in _list(w.get("roles"))] or sorted(
+                role for role, holder in owners.items() if holder == w.get("address")),
             "index_hash": w.get("index_hash"), "parameters_held": w.get("parameters_held"),
             "parameter_fraction": _number(w.get("parameter_fraction")),
             "extra": {k: v for k, v in w.items() if k not in KNOWN_WORKER},
@@ -145,21 +148,28 @@ def job(d: Dashboard, ref: str) -> dict[str, Any]:
     }
 
 
+def _sums(logs: list[Any], who: str) -> dict[str, int]:
+    """Event amounts added up per account (the `who` field)."""
+    out: dict[str, int] = {}
+    for a in logs:
+        out[str(a[who])] = out.get(str(a[who]), 0) + int(a["amount"])
+    return out
+
+
 def workers(d: Dashboard) -> dict[str, Any]:
     c = d.compute
     block = d.block()
     since = d.market.deployment.block
     slashes = c.slashes()
     jobs = c.jobs()
-    withdrawals: dict[str, int] = {}
-    for a in c.market.logs("Withdrawal", since):
-        withdrawals[str(a["account"])] = withdrawals.get(str(a["account"]), 0) + int(a["amount"])
+    withdrawals, earnings = _sums(c.market.logs("Withdrawal", since), "account"), _sums(
+        c.market.logs("WorkerPaid", since), "worker")  # one query each, however many workers there are
     rows = []
     for w in c.workers():
         mine = [s for s in slashes if s.worker == w.address]
         rows.append({
             "address": w.address, "stake_wei": w.stake, "open_jobs": w.open_jobs, "registered": w.registered,
-            "earnings_wei": c.earnings(w.address), "withdrawable_wei": c.balance(w.address),
+            "earnings_wei": earnings.get(w.address, 0), "withdrawable_wei": c.balance(w.address),
             "withdrawn_wei": withdrawals.get(w.address, 0),
             "slashed_wei": sum(s.amount for s in mine), "slashes": [s.job_id for s in mine],
             "jobs": [j.id for j in jobs if w.address in j.workers],

@@ -56,7 +56,7 @@ class Dashboard:
         if ref.isdigit():
             i = int(ref)
             if i >= len(requests):
-                raise NotFound(f"no request #{i}: there {'is' if len(requests) == 1 else 'are'} {len(requests)}")
+                raise NotFound(f"no request #{i}: {_there(len(requests))}")
             return requests[i]
         if not Web3.is_address(ref):
             raise BadInput(f"a request is named by its index or its database address (0x and 40 hex digits), "
@@ -70,14 +70,14 @@ class Dashboard:
         pid = _positive(ref, "a proposal id")
         count = self.market.association.proposal_count()
         if pid > count:
-            raise NotFound(f"no proposal #{pid}: there are {count}")
+            raise NotFound(f"no proposal #{pid}: {_there(count)}")
         return pid
 
     def job_id(self, ref: str) -> int:
         jid = _positive(ref, "a job id")
         count = self.compute.job_count()
         if jid > count:
-            raise NotFound(f"no job #{jid}: there are {count}")
+            raise NotFound(f"no job #{jid}: {_there(count)}")
         return jid
 
     # ------------------------------------------------------------ rows shared by several pages
@@ -110,6 +110,10 @@ class Dashboard:
             "total_units": j.total_units, "spec_cid": j.spec_cid, "report_cid": j.report_cid,
             "result_cid": j.result_cid, "model_hash": j.model_hash,
         }
+
+
+def _there(count: int) -> str:
+    return "there is 1" if count == 1 else f"there are {count}"
 
 
 def _positive(ref: str, what: str) -> int:

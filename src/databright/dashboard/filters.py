@@ -74,7 +74,7 @@ def plain(value: Any) -> Markup | str:
     """Any report value as short text: numbers formatted, lists and objects as compact JSON."""
     if isinstance(value, dict | list):
         text = json.dumps(value, sort_keys=True)
-        return text if len(text) <= 240 else text[:240] + "…"
+        return text if len(text) <= 160 else text[:160] + "…"
     return number(value)
 
 
