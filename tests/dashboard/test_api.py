@@ -9,14 +9,16 @@ chain (a dividend, a new job) comes last.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
+from web3 import Web3
 
-from databright.chain.connection import connect, reset_embedded
+from databright.chain.connection import Chain, connect, reset_embedded
 from databright.chain.deployment import deploy
 from databright.chain.keys import signer
 from databright.cid import cid_for_bytes, cid_from_digest
@@ -112,6 +114,11 @@ def test_request_page_shows_every_shareholder_and_dividend(run: DemoRun, client:
         assert (row.wei("balance"), row.wei("votes"), row.wei("withdrawn"), row.wei("withdrawable")) == (
             h["balance"], h["votes"], h["withdrawn_wei"], h["withdrawable_wei"])
     assert sum(h["balance"] for h in api["shareholders"]) == api["total_supply"] == page.wei("supply")
+    for power in api["voting_power"]:  # every delegate's votes are the balances delegated to it
+        who = power["account"]
+        assert power["votes"] == token.votes(who) == page.one("data-delegate", who).wei("votes")
+        assert power["votes"] == sum(token.balance_of(a) for a in holders if token.delegate_of(a) == who) > 0
+    assert sum(power["votes"] for power in api["voting_power"]) <= api["total_supply"]
     d = api["dividends"]
     assert d["distributed_wei"] == token.total_distributed() == page.wei("dividends-distributed")
     assert d["distributed_wei"] == run.summary["payments"]["data_fee_wei"]  # the demo's one job paid its data fee
@@ -265,6 +272,19 @@ def test_a_reader_without_rights_sees_why_instead_of_a_failure(run: DemoRun, out
         api, page = both(blind, "/requests/0")
     assert api["spec"] == {"cid": api["spec_cid"], "readable": False, "reason": "no signing key for this account"}
     assert "no signing key" in page.clean("unreadable")
+
+
+def test_a_chain_that_stops_answering_is_a_503_page(run: DemoRun) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    chain = Chain(Web3(Web3.HTTPProvider(dead, request_kwargs={"timeout": 2})), dead, run.coordinator)
+    with TestClient(create_app(Dashboard(Market(chain, run.market.deployment), BlobReader(None)))) as down:
+        for path in ("/", "/jobs/1", "/workers"):
+            page = down.get(path)
+            assert page.status_code == 503 and f"the chain at {dead} did not answer" in parse(page.text).clean("error")
+        api = down.get("/api/head")
+        assert api.status_code == 503 and api.json()["error"].startswith(f"the chain at {dead} did not answer")
 
 
 def test_pages_follow_new_chain_events(run: DemoRun, client: TestClient) -> None:

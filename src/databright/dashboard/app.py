@@ -19,12 +19,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
+from web3.exceptions import Web3Exception
 
 from databright.dashboard import compute_views, market_views
 from databright.dashboard.core import Dashboard
 from databright.dashboard.errors import NotFound
 from databright.dashboard.filters import install
-from databright.errors import ChainError, CidError, ConfigError, DataBrightError
+from databright.errors import ChainError, CidError, ConfigError, ContractRevert, DataBrightError
 
 HERE = Path(__file__).parent
 View = Callable[..., dict[str, Any]]
@@ -36,8 +37,8 @@ def status_of(exc: DataBrightError) -> int:
         return 404
     if isinstance(exc, ConfigError | CidError):
         return 400
-    if isinstance(exc, ChainError):
-        return 503
+    if isinstance(exc, ChainError) and not isinstance(exc, ContractRevert):
+        return 503  # the node is down or unreachable: try again later
     return 500
 
 
@@ -55,7 +56,12 @@ def create_app(dashboard: Dashboard) -> FastAPI:
 
     def read(view: View, *args: str) -> dict[str, Any]:
         with dashboard.lock:
-            return view(dashboard, *args)
+            try:
+                return view(dashboard, *args)
+            except ContractRevert:
+                raise
+            except (ChainError, Web3Exception, OSError) as exc:  # contract calls, or web3's own (blocks, logs)
+                raise ChainError(f"the chain at {dashboard.market.chain.rpc} did not answer: {exc}") from exc
 
     def page(request: Request, template: str, view: dict[str, Any], status: int = 200) -> HTMLResponse:
         context = {"v": view, "reader": dashboard.blobs.account or dashboard.market.account,
@@ -79,8 +85,7 @@ def create_app(dashboard: Dashboard) -> FastAPI:
 
     @app.get("/api/head")
     def api_head() -> dict[str, Any]:
-        with dashboard.lock:
-            return dashboard.head()
+        return read(lambda d: d.head())
 
     @app.get("/api/overview")
     def api_overview() -> dict[str, Any]:

@@ -108,6 +108,12 @@ def request(d: Dashboard, ref: str) -> dict[str, Any]:
              "earned_wei": h.withdrawable + h.withdrawn}
             for h in holdings
         ],
+        # who votes with the shares: an oracle holds none, so it shows only here
+        "voting_power": sorted(
+            ({"account": a, "votes": token.votes(a),
+              "delegated_by": [h.account for h in holdings if h.delegate == a and h.account != a]}
+             for a in dict.fromkeys(h.delegate for h in holdings if int(h.delegate, 16) != 0)),
+            key=lambda x: -int(x["votes"])),
         "dividends": {"distributed_wei": distributed, "withdrawn_wei": withdrawn, "withdrawable_wei": withdrawable,
                       # the accumulator rounds each holder's due down: at most a few wei stay in the token
                       "rounding_wei": distributed - withdrawn - withdrawable},
