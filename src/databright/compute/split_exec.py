@@ -87,10 +87,21 @@ def execute_split(runner: JobRunner, group: list[WorkerHandle], unit: Unit, prog
     micro = max(1, runner.spec.protections.micro_batches)
     losses = []
     seconds = dict.fromkeys((h.address for h in group), 0.0)
-    trace: list[Position] = []
+    traces: dict[int, list[Position]] = {}  # per step, in causal order: activations, gradients, then states
     last = len(group) - 1
+
+    def collect(step: int, refs: list[Any]) -> None:
+        replies = runner.gather(list(zip(group, refs, strict=True)))
+        losses.append(replies[-1]["loss"])
+        for k, (h, r) in enumerate(zip(group, replies, strict=True)):
+            seconds[h.address] += r["seconds"]
+            if compare:
+                traces[step].append(Position(f"step {step} state {k}", h, r["hash"]))
+
+    pending: tuple[int, list[Any]] | None = None  # the previous batch's step calls, not yet collected
     for step, batch in enumerate(unit.batches, start=unit.start):
         runner.expose(group[0], batch)  # only the first stage ever sees samples
+        trace = traces.setdefault(step, [])
         parts = [p for p in np.array_split(batch, micro) if len(p)]
         for m, idx in enumerate(parts):
             ref: Any = x[idx]
@@ -105,12 +116,16 @@ def execute_split(runner: JobRunner, group: list[WorkerHandle], unit: Unit, prog
                 grad = group[k].actor.stage_backward.remote(m, grad, labels, len(batch))
                 if compare and k > 0:
                     trace.append(Position(f"step {step} backward {m} stage {k}", group[k], grad))
-        replies = runner.gather([(h, h.actor.stage_step.remote(compare)) for h in group])
-        losses.append(replies[-1]["loss"])
-        for k, (h, r) in enumerate(zip(group, replies, strict=True)):
-            seconds[h.address] += r["seconds"]
-            if compare:
-                trace.append(Position(f"step {step} state {k}", h, r["hash"]))
+        steps = [h.actor.stage_step.remote(compare) for h in group]
+        # a worker runs its calls in the order they were sent, so the next batch can be queued behind this
+        # batch's step before the step is done: the coordinator collects one batch behind, never stalling
+        # the pipeline on a round trip
+        if pending is not None:
+            collect(*pending)
+        pending = (step, steps)
+    if pending is not None:
+        collect(*pending)
+    trace = [p for step in sorted(traces) for p in traces[step]]
     snaps = runner.gather([(h, h.actor.stage_snapshot.remote()) for h in group])
     slices = tuple(packed_state_hash(s) for s in snaps)
     whole = layout.whole_state(snaps)
