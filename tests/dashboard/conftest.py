@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from rich.console import Console
 
-from databright.demo import data_market, run_demo
-from databright.demo.environment import DemoStore
+from databright.demo import run_demo
 from databright.market import Market
 from databright.store import BlobStore
 from databright.store.access import ChainAccessPolicy
@@ -57,18 +55,8 @@ def demo_with_store(market: Market) -> Iterator[DemoRun]:
         store = BlobStore(Path(root))
         with ServerThread(create_app(store, ChainAccessPolicy(market, store=store))) as server:
 
-            @contextmanager
-            def kept(m: Market) -> Iterator[DemoStore]:
-                demo = DemoStore(store, server.url, m)
-                try:
-                    yield demo
-                finally:
-                    demo.close()
-
             story = io.StringIO()
-            with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(data_market, "demo_store", kept)
-                result = run_demo(market, Console(file=story, width=200))
+            result = run_demo(market, Console(file=story, width=200), store_url=server.url)
             try:
                 yield DemoRun(market, result.summary(), server.url, story.getvalue())
             finally:

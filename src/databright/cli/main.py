@@ -133,13 +133,18 @@ def demo(
 ) -> None:
     """Run the whole market end to end on a fresh deployment and print what happened.
 
-    The embedded chain is used unless --rpc names a node.
+    The embedded chain is used unless --rpc names a node. With a node, --store (or DATABRIGHT_STORE)
+    names a `databright store serve` on that node to keep the data, so `databright serve` can show the
+    reports afterwards; otherwise the demo serves a store of its own that ends with it.
     """
+    import os
+
     from databright.demo import run_demo
 
     opts: Options = ctx.find_root().obj
     chain = connect(opts.rpc or "embedded", opts.account)
-    result = run_demo(Market(chain, deploy_market(chain)), err_console if as_json else console, report_dir)
+    store = None if chain.embedded else (opts.store or os.environ.get("DATABRIGHT_STORE"))
+    result = run_demo(Market(chain, deploy_market(chain)), err_console if as_json else console, report_dir, store)
     if as_json:
         print(json.dumps(result.summary(), indent=2))
 

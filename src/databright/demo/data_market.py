@@ -113,11 +113,12 @@ class Demo:
         return out
 
 
-def run_demo(market: Market, console: Console, report_dir: Path | None = None) -> Demo:
+def run_demo(market: Market, console: Console, report_dir: Path | None = None, store_url: str | None = None) -> Demo:
     """Runs the whole market end to end on the digits, prints a readable account of it and writes
-    the report with pictures to `report_dir/index.html`."""
+    the report with pictures to `report_dir/index.html`. With `store_url` the data goes to that store
+    server (which keeps it), else to one in this process that ends with the demo."""
     started = time.perf_counter()
-    with demo_store(market) as store, tempfile.TemporaryDirectory(prefix="databright-demo-") as tmp:
+    with demo_store(market, store_url) as store, tempfile.TemporaryDirectory(prefix="databright-demo-") as tmp:
         data = _run(market, store, Path(tmp), console)
         data_s = time.perf_counter() - started
         compute = run_compute(market, store, data.database, console, data.names)
@@ -200,7 +201,9 @@ def _run(market: Market, store: DemoStore, tmp: Path, console: Console) -> DataM
         result.outcomes.append({"name": "mallory", "address": mallory, "samples": len(bad_x), "value": None,
                                 "fair_shares_wei": None, "asked_shares_wei": 10 * UNIT, "minted_shares_wei": 0,
                                 "outcome": f"refused before upload: {exc}"})
-        console.print(f"  nothing was uploaded ({store.blob_count() - before} new blobs) or proposed")
+        after = store.blob_count()
+        uploaded = "" if before is None or after is None else f" ({after - before} new blobs)"
+        console.print(f"  nothing was uploaded{uploaded} or proposed")
     try:
         market.as_account(contributors[0]).propose(db, cids["alice"], 10, 500 * UNIT)
     except ContractRevert as exc:

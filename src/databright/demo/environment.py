@@ -34,7 +34,7 @@ VALIDATION_SAMPLES = 297
 
 @dataclass
 class DemoStore:
-    store: BlobStore
+    store: BlobStore | None  # None: a store server of the user's, which the demo cannot look inside
     url: str
     market: Market
     clients: dict[str, StoreClient] = field(default_factory=dict)
@@ -49,12 +49,22 @@ class DemoStore:
         for client in self.clients.values():
             client.close()
 
-    def blob_count(self) -> int:
-        return sum(1 for _ in self.store.list())
+    def blob_count(self) -> int | None:
+        return None if self.store is None else sum(1 for _ in self.store.list())
 
 
 @contextmanager
-def demo_store(market: Market) -> Iterator[DemoStore]:
+def demo_store(market: Market, url: str | None = None) -> Iterator[DemoStore]:
+    """The store the demo writes to: the server at `url` (a `databright store serve` on the same chain,
+    which outlives the demo, so `databright serve` can show its reports afterwards), else one served
+    from this process for the demo's duration."""
+    if url is not None:
+        external = DemoStore(None, url, market)
+        try:
+            yield external
+        finally:
+            external.close()
+        return
     root = Path(tempfile.mkdtemp(prefix="databright-demo-store-"))
     server_log = logging.getLogger("databright.store.server")
     level = server_log.level
