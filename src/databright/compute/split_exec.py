@@ -3,8 +3,9 @@
 The coordinator (trusted) keeps the agreed state of the whole model, in the same form as an unsplit
 replica's snapshot; each stage worker is given only its slice — its layers' weights and their
 optimiser state — and gives back only that. Per batch, micro-batches go forward stage to stage as Ray
-object references (so stage k works on micro-batch m+1 while stage k+1 works on m: the GPipe pipeline),
-then gradients come back in reverse, then every stage steps once. Only cut activations and their
+object references (so stage k works on micro-batch m+1 while stage k+1 works on m: the GPipe pipeline;
+the last stage does its forward and backward in one call), then gradients come back in reverse, then
+every stage steps once. Only cut activations and their
 gradients cross between workers; the first stage sees the samples, the others only activations (the
 last also the labels), so only the first stage's data exposure counts against a data cap.
 """
@@ -103,17 +104,20 @@ def execute_split(runner: JobRunner, group: list[WorkerHandle], unit: Unit, prog
         runner.expose(group[0], batch)  # only the first stage ever sees samples
         trace = traces.setdefault(step, [])
         parts = [p for p in np.array_split(batch, micro) if len(p)]
+        grads: list[Any] = []  # per micro-batch: the last stage's gradient for the stage before it
         for m, idx in enumerate(parts):
             ref: Any = x[idx]
-            for k, h in enumerate(group):
+            for k, h in enumerate(group[:last]):
                 ref = h.actor.stage_forward.remote(m, ref)
-                if compare and k < last:
+                if compare:
                     trace.append(Position(f"step {step} forward {m} stage {k}", h, ref))
+            grads.append(group[last].actor.stage_forward_backward.remote(m, ref, y[idx], len(batch)))
+            if compare:
+                trace.append(Position(f"step {step} backward {m} stage {last}", group[last], grads[m]))
         for m in reversed(range(len(parts))):
-            grad: Any = None
-            for k in reversed(range(len(group))):
-                labels = y[parts[m]] if k == last else None
-                grad = group[k].actor.stage_backward.remote(m, grad, labels, len(batch))
+            grad: Any = grads[m]
+            for k in reversed(range(last)):
+                grad = group[k].actor.stage_backward.remote(m, grad, None, len(batch))
                 if compare and k > 0:
                     trace.append(Position(f"step {step} backward {m} stage {k}", group[k], grad))
         steps = [h.actor.stage_step.remote(compare) for h in group]

@@ -202,6 +202,12 @@ class TrainingWorker:
         self.counters["cpu_s"] += time.thread_time() - cpu
         return result
 
+    def stage_forward_backward(self, mb: int, x: Array, y: Array, total: int) -> Array | None:
+        """The last stage's forward and backward of one micro-batch in one call: its output goes
+        nowhere but into the loss, so sending it back first would only cost a round trip."""
+        self.stage_forward(mb, x)
+        return self.stage_backward(mb, None, y, total)
+
     def stage_step(self, with_hash: bool = False) -> dict[str, Any]:
         """Applies the batch's gradient; with `with_hash`, also reports the hash of the stage's new
         state (redundant groups compare it step by step)."""
