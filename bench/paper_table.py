@@ -20,8 +20,8 @@ The model: VGG's first three blocks at VGG's widths (64, 128, 256 channels, one 
 the split pipeline's Ray calls (a stage's forward or backward on a micro-batch of 16) carries ~8-18 ms
 of compute against Ray's ~2 ms per call (in the worker, and again in the coordinator), as a GPU's
 compute dwarfs its launch costs. At width 32 (4x less compute per call) the same pipeline measured
-1.35x standard-1: Ray's per-call cost in the worker processes and the coordinator then fills this
-2-core machine.
+1.12x standard-1 (0.90x at width 64): Ray's per-call cost in the worker processes and the coordinator
+then takes a large share of this 2-core machine.
 
 Warm-up: before each configuration's measured run, the same workers in the same roles train a one-epoch
 job of the same configuration on the first --warm-up-samples images (PyTorch's first calls, allocators);
