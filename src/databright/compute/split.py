@@ -206,7 +206,9 @@ def cut_bytes_per_sample(stages: Sequence[Stage], sample_shape: tuple[int, ...])
 
 def split_train_steps(stages: Sequence[Stage], xs: Sequence[Array], ys: Sequence[Array],
                       micro_batches: int) -> dict[str, Any]:
-    """One optimiser step per batch, GPipe-style: all micro-batches forward, all backward in reverse.
+    """One optimiser step per batch, GPipe-style, in the order the Ray workers run it (`split_exec`):
+    micro-batches go forward in turn, the last stage doing each one's backward right after its forward;
+    then the earlier stages' backwards in reverse.
 
     `comm_bytes` counts the arrays that actually crossed cuts; `comm_bytes_expected` is what the
     cut activations and their gradients weigh, computed from the shapes alone."""
@@ -222,16 +224,19 @@ def split_train_steps(stages: Sequence[Stage], xs: Sequence[Array], ys: Sequence
         parts = [(a, b) for a, b in zip(np.array_split(x, micro_batches), np.array_split(y, micro_batches),
                                         strict=True) if len(b)]
         stages[-1].loss = 0.0
-        for mb, (xm, _) in enumerate(parts):
+        last_grads: list[Array | None] = []
+        for mb, (xm, ym) in enumerate(parts):
             act = xm
-            for stage in stages:
+            for stage in stages[:-1]:
                 act = stage.forward(act, mb)
-                if not stage.last:
-                    comm += act.nbytes
+                comm += act.nbytes
+            stages[-1].forward(act, mb)
+            last_grads.append(stages[-1].backward(mb, None, ym, total))
+            comm += last_grads[-1].nbytes if last_grads[-1] is not None else 0
         for mb in reversed(range(len(parts))):
-            grad: Array | None = None
-            for stage in reversed(stages):
-                grad = stage.backward(mb, grad, parts[mb][1] if stage.last else None, total)
+            grad = last_grads[mb]
+            for stage in reversed(stages[:-1]):
+                grad = stage.backward(mb, grad, None, total)
                 if grad is not None:
                     comm += grad.nbytes
         for stage in stages:

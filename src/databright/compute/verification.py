@@ -33,7 +33,7 @@ import numpy as np
 from databright.compute.groups import Credit, Faulty, GroupResult, Position, digest
 from databright.compute.pool import WorkerHandle
 from databright.compute.spec import JobSpec, Tolerance
-from databright.compute.training import Array, Replica
+from databright.compute.training import Array, Replica, packed_state_hash
 
 if TYPE_CHECKING:
     from databright.compute.checkpoint import Progress
@@ -148,8 +148,9 @@ def spot_check(runner: JobRunner, unit: Unit, progress: Progress, start: bytes, 
     checker = runner.checker(unit)
     runner.load([checker], start, progress.state_hash)
     (reply,) = runner.gather([(checker, runner.send_unit(checker, unit))])
-    runner.holds[checker.address] = reply["hash"]
-    if reply["hash"] == result:
+    checked = packed_state_hash(reply["state"])  # what it returned, not what it says it returned
+    runner.holds[checker.address] = checked
+    if checked == result:
         progress.checks += 1
         return {checker.address: (sum(len(b) for b in unit.batches), len(unit.batches), float(reply["seconds"]))}
     referee = runner.scratch
@@ -157,8 +158,8 @@ def spot_check(runner: JobRunner, unit: Unit, progress: Progress, start: bytes, 
     x, y = runner.data.x_train, runner.data.y_train
     referee.train_steps([x[b] for b in unit.batches], [y[b] for b in unit.batches])
     truth = referee.state_hash()
-    deviating = [h for h, digest_ in ((worker, result), (checker, reply["hash"])) if digest_ != truth]
+    deviating = [h for h, digest_ in ((worker, result), (checker, checked)) if digest_ != truth]
     evidence = {"job": runner.job, "step": unit.start, "input_hash": input_hash(progress.state_hash, unit),
-                "results": {worker.address: result, checker.address: reply["hash"]}, "majority": truth,
+                "results": {worker.address: result, checker.address: checked}, "majority": truth,
                 "referee": "coordinator"}
     raise Faulty(deviating, "result differs from the coordinator's recomputation (spot check)", evidence)
