@@ -168,12 +168,18 @@ def forward_ms(spec: Any, data: Any, batch: int, repeats: int = 25) -> float:
     model = build_model(spec.model, data.feature_shape, data.n_classes, spec.training.seed)
     model.train()
     x = torch.from_numpy(data.x_train[:batch])
+    return median_ms(lambda: model(x), repeats, warm_up=5)
+
+
+def median_ms(work: Any, repeats: int, warm_up: int) -> float:
+    """The median wall time of `work()` over `repeats` calls after `warm_up` untimed ones, in ms."""
+    for _ in range(warm_up):
+        work()
     times = []
-    for i in range(repeats + 5):
+    for _ in range(repeats):
         t = time.perf_counter()
-        model(x)
-        if i >= 5:
-            times.append(time.perf_counter() - t)
+        work()
+        times.append(time.perf_counter() - t)
     return 1000 * statistics.median(times)
 
 
@@ -184,13 +190,7 @@ def step_ms(spec: Any, data: Any, repeats: int = 15) -> float:
     replica = Replica(spec, data.feature_shape, data.n_classes)
     b = spec.training.batch_size
     xs, ys = [data.x_train[:b]], [data.y_train[:b]]
-    times = []
-    for i in range(repeats + 3):
-        t = time.perf_counter()
-        replica.train_steps(xs, ys)
-        if i >= 3:
-            times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
+    return median_ms(lambda: replica.train_steps(xs, ys), repeats, warm_up=3)
 
 
 def state_hash_ms(spec: Any, data: Any, repeats: int = 10) -> float:
@@ -200,12 +200,7 @@ def state_hash_ms(spec: Any, data: Any, repeats: int = 10) -> float:
     replica = Replica(spec, data.feature_shape, data.n_classes)
     b = spec.training.batch_size
     replica.train_steps([data.x_train[:b]], [data.y_train[:b]])  # momentum buffers exist from the first step
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        replica.state_hash()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
+    return median_ms(replica.state_hash, repeats, warm_up=0)
 
 
 def merged(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
