@@ -21,8 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from databright.compute.pool import WorkerHandle
 from databright.compute.training import Array, arrays_hash, packed_state_hash, sum_gradients
 
@@ -125,7 +123,3 @@ def execute_parallel(runner: JobRunner, group: list[WorkerHandle], unit: Unit, p
         trace.append(Position(f"final {i}", h, digest_))
     credit = {h.address: (samples[h.address], len(unit.batches), seconds[h.address]) for h in group}
     return GroupResult(finals[0]["state"], hashes[0], credit, losses, trace, tuple(hashes))
-
-
-def unit_indices(unit: Unit) -> Array:
-    return np.unique(np.concatenate(unit.batches))
