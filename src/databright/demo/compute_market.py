@@ -14,6 +14,7 @@ units, the data fee paid as dividends to the dataset's shareholders, the slashed
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -120,16 +121,23 @@ def run_compute(market: Market, store: DemoStore, database: str, console: Consol
     ensure_ray()
     handles = spawn_hosted(worker_accounts, hosts=2, faults={result.cheat: "corrupt:1.0"},
                            namespace="databright-demo", name=f"demo-{market.chain.chain_id}-{int(time.time())}")
+    # the story tells of the cheat and its slash itself (step 11 and the progress bar): no log lines in between
+    loggers = [logging.getLogger(name) for name in ("databright.compute", "databright.coordinator")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
     try:
-        _train(market, store, database, console, result, buyer, coordinator, handles, spec, n_train)
+        _train(market, store, database, console, result, buyer, coordinator, handles, spec, n_train, names)
     finally:
         stop_workers(handles)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
     _withdrawals(market, database, console, result, names)
     return result
 
 
 def _train(market: Market, store: DemoStore, database: str, console: Console, result: ComputeDemo, buyer: str,
-           coordinator: str, handles: list[WorkerHandle], spec: Any, n_train: int) -> None:
+           coordinator: str, handles: list[WorkerHandle], spec: Any, n_train: int, names: dict[str, str]) -> None:
     as_buyer = market.as_account(buyer)
     sub = submit_job(as_buyer, store.client(buyer), spec, DATA_FEE, COMPUTE_FEE, market.chain.now() + 3600)
     result.job_id, result.data_fee_wei, result.compute_fee_wei = sub.job_id, DATA_FEE, COMPUTE_FEE
@@ -162,7 +170,7 @@ def _train(market: Market, store: DemoStore, database: str, console: Console, re
     console.print(f"11. the coordinator read {len(market.entries(database))} registry entries with its right and "
                   f"trained on {len(job.workers)} workers: {v['groups_agreed']} of {v['units_verified']} units agreed "
                   f"across the 3 groups; {v['deviations_detected']} deviation caught, "
-                  f"{', '.join(w[:10] for w in v['slashed_workers']) or 'nobody'} slashed "
+                  f"{', '.join(names.get(w, w[:10]) for w in v['slashed_workers']) or 'nobody'} slashed "
                   f"({format_amount(result.slashed_stake_wei)} ETH to the buyer); every worker saw ≤ "
                   f"{v['max_worker_data_fraction']:.1%} of the samples and held ≤ "
                   f"{v['max_worker_param_fraction']:.0%} of the parameters; job {job.state.name.lower()}")
