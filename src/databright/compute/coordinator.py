@@ -47,6 +47,12 @@ class JobOutcome:
     report_cid: str | None = None
 
 
+def staked(compute: ComputeClient, address: str) -> bool:
+    """Whether `address` is a registered worker with at least the market's minimum stake."""
+    info = compute.worker(address)
+    return info.registered and info.stake >= compute.min_stake
+
+
 class ChainWorkerSupply:
     """Workers for one job: live actors whose accounts are registered with at least the minimum
     stake, assigned to the job on-chain before they get any work (so they can be paid or slashed)."""
@@ -68,8 +74,7 @@ class ChainWorkerSupply:
         for h in candidates:
             if len(chosen) == count:
                 break
-            info = self.compute.worker(h.address)
-            if info.registered and info.stake >= self.compute.min_stake and is_alive(h):
+            if staked(self.compute, h.address) and is_alive(h):
                 chosen.append(h)
         fresh = [h.address for h in chosen if h.address not in assigned]
         if fresh:
@@ -83,8 +88,7 @@ class ChainWorkerSupply:
         handle = next((h for h in self.source() if h.address == address), None)
         if handle is None or not is_alive(handle):
             return None
-        info = self.compute.worker(address)
-        return handle if info.registered and info.stake >= self.compute.min_stake else None
+        return handle if staked(self.compute, address) else None
 
     def failed(self, handle: WorkerHandle, reason: str) -> None:
         self.failed_workers.add(handle.address)
@@ -199,16 +203,12 @@ class Coordinator:
     def _check_pool(self, spec: JobSpec, data: TrainingData) -> None:
         """Refuses, before accepting, a job the pool cannot staff (a data cap needs a worker per shard)."""
         need = workers_needed(spec, data.n_train)
-        have = sum(1 for h in self.workers() if self._eligible(h.address))
+        have = sum(1 for h in self.workers() if staked(self.compute, h.address))
         if have < need:
             cap = spec.protections.data_cap
             why = (f"a data cap of {cap:g} on {data.n_train} samples needs {need} workers" if cap is not None
                    else f"it needs {need} workers")
             raise JobSpecError(f"{why} (with redundancy {spec.protections.redundancy}); the pool has {have}")
-
-    def _eligible(self, address: str) -> bool:
-        info = self.compute.worker(address)
-        return info.registered and info.stake >= self.compute.min_stake
 
     def _data(self, job: Job, spec: JobSpec) -> TrainingData:
         dataset_spec, cids, parts = load_registry(self.market, self.store, job.database)

@@ -150,8 +150,7 @@ class JobRunner:
         return list(np.array_split(batch, width))
 
     def send_unit(self, h: WorkerHandle, unit: Unit, every: int = 0) -> Any:
-        for batch in unit.batches:
-            self.expose(h, batch)
+        self.expose(h, np.concatenate(unit.batches))
         x, y = self.data.x_train, self.data.y_train
         return h.actor.run_unit.remote([x[b] for b in unit.batches], [y[b] for b in unit.batches], every)
 
@@ -234,11 +233,12 @@ class JobRunner:
         sent, self.inflight = self.inflight, None
         ref = sent[3] if sent is not None and sent[:3] == (unit.start, h.address, progress.state_hash) else None
         r = execute_lone(self, h, unit, progress, state, False, ref)
+        checked = spot_checked(self.spec, self.job, unit)
         nxt = self.next_unit
-        if nxt is not None and nxt.shards == unit.shards and not spot_checked(self.spec, self.job, unit):
+        if nxt is not None and nxt.shards == unit.shards and not checked:
             self.inflight = (nxt.start, h.address, r.hash, self.send_unit(h, nxt))
         credit = dict(r.credit)
-        if spot_checked(self.spec, self.job, unit):
+        if checked:
             credit.update(spot_check(self, unit, progress, state, h, r.hash))
         return r.state, r.hash, credit, r.losses
 

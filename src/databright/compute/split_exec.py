@@ -99,9 +99,9 @@ def execute_split(runner: JobRunner, group: list[WorkerHandle], unit: Unit, prog
             if compare:
                 traces[step].append(Position(f"step {step} state {k}", h, r["hash"]))
 
+    runner.expose(group[0], np.concatenate(unit.batches))  # only the first stage ever sees samples
     pending: tuple[int, list[Any]] | None = None  # the previous batch's step calls, not yet collected
     for step, batch in enumerate(unit.batches, start=unit.start):
-        runner.expose(group[0], batch)  # only the first stage ever sees samples
         trace = traces.setdefault(step, [])
         parts = [p for p in np.array_split(batch, micro) if len(p)]
         grads: list[Any] = []  # per micro-batch: the last stage's gradient for the stage before it
