@@ -31,8 +31,9 @@ from databright.store import (
     MemoryBackend,
     StoreError,
 )
-from databright.store.crypto import HEADER_BYTES, TAG_BYTES
-from databright.store.keys import WRAPPED_BYTES
+from databright.store.backend import cid_digest
+from databright.store.crypto import HEADER_BYTES, TAG_BYTES, Sealer, split_segments
+from databright.store.keys import WRAPPED_BYTES, load_or_create
 
 MIB = 1 << 20
 SEG = 1024  # small segments make multi-segment tampering cases cheap
@@ -235,18 +236,38 @@ class BlobStoreContract(ABC):
             store.get_bytes(cid)
 
     def test_another_blob_under_this_name(self, small_segments: BlobStore) -> None:
-        """Valid ciphertext of other content passes every GCM check; only the CID check catches it."""
+        """Valid ciphertext of other content passes every segment's GCM check, but its key is bound
+        to the other CID: the header refuses it before any segment is released, also unhashed."""
         store = small_segments
         good, evil = os.urandom(3 * SEG), os.urandom(3 * SEG)
         cid, evil_cid = store.put_bytes(good), store.put_bytes(evil)
         with store.backend.open(evil_cid) as stream:
             evil_stored = stream.read()
         rewrite(store.backend, cid, lambda _: evil_stored)
-        with pytest.raises(IntegrityError, match="does not match its CID"):
+        for rehash in (True, False):
+            with pytest.raises(IntegrityError, match="another blob is stored under this name"):
+                store.open_stream(cid, rehash=rehash)
+        with pytest.raises(IntegrityError, match="another blob is stored under this name"):
             store.get_bytes(cid)
+
+    def test_a_version_1_blob_is_read_and_always_hashed(self, small_segments: BlobStore) -> None:
+        """Version 1 (no CID binding) stays readable; another such blob under a name is caught by
+        the hash, and its final segment withheld, even when the reader asked not to hash."""
+        store = small_segments
+        good, evil = os.urandom(3 * SEG), os.urandom(3 * SEG)
+        cid, evil_cid = cid_for_bytes(good), cid_for_bytes(evil)
+        for name, data in ((cid, good), (evil_cid, evil)):
+            sealer = Sealer(load_or_create(store.root), SEG, version=1)  # as an earlier build wrote it
+            body = [sealer.seal(p, last) for p, last in split_segments([data], SEG)]
+            store.backend.put(name, [sealer.header(cid_digest(name)), *body])
+        assert store.get_bytes(cid) == good
+        assert b"".join(store.open_stream(cid, rehash=False)) == good
+        with store.backend.open(evil_cid) as stream:
+            evil_stored = stream.read()
+        rewrite(store.backend, cid, lambda _: evil_stored)
         seen: list[bytes] = []
-        with pytest.raises(IntegrityError):
-            seen.extend(store.open_stream(cid))
+        with pytest.raises(IntegrityError, match="does not match its CID"):
+            seen.extend(store.open_stream(cid, rehash=False))
         assert seen == [evil[:SEG], evil[SEG : 2 * SEG]]  # the final segment is withheld
 
     # -- atomicity and deduplication -----------------------------------------------------------
@@ -264,6 +285,20 @@ class BlobStoreContract(ABC):
         assert backend.stored_size(cid) == 10
         with backend.open(cid) as stream:
             assert stream.read() == b"ciphertext"
+
+    def test_rewrite_head_replaces_only_written_bytes(self, store: BlobStore) -> None:
+        backend = store.backend
+        cid = cid_for_bytes(b"head")
+        with backend.stage() as staged:
+            staged.write(b"....cipher")
+            with pytest.raises(ValueError, match="already written"):
+                staged.rewrite_head(b"x" * 11)
+            staged.rewrite_head(b"HEAD")
+            assert staged.commit(cid)
+            with pytest.raises(StoreError, match="after commit"):
+                staged.rewrite_head(b"late")
+        with backend.open(cid) as stream:
+            assert stream.read() == b"HEADcipher"
 
     def test_aborted_upload_leaves_nothing(self, store: BlobStore) -> None:
         with store.backend.stage() as staged:

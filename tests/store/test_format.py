@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 
@@ -44,11 +45,42 @@ def test_sizes_and_round_trip(size: int, segment_size: int) -> None:
     master = MasterKey(bytes(range(32)))
     data = os.urandom(size)
     sealer = Sealer(master, segment_size)
-    stored = sealer.header + b"".join(sealer.seal(p, last) for p, last in split_segments([data], segment_size))
-    assert len(sealer.header) == HEADER_BYTES
+    digest = hashlib.sha256(data).digest()
+    header = sealer.header(digest)
+    stored = header + b"".join(sealer.seal(p, last) for p, last in split_segments([data], segment_size))
+    assert len(header) == HEADER_BYTES
     assert plaintext_size(len(stored), segment_size) == size
-    opener = Opener(stored[:HEADER_BYTES], master)
+    opener = Opener(stored[:HEADER_BYTES], master, digest)
+    assert opener.bound_to_cid
     assert b"".join(p for p, _ in opener.read_segments(io.BytesIO(stored[HEADER_BYTES:]))) == data
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_the_key_is_bound_to_the_cid_from_version_2(version: int) -> None:
+    """A version 2 header opens only under the digest it was sealed for; version 1 ignores it."""
+    master = MasterKey(os.urandom(32))
+    sealer = Sealer(master, 16, version=version)
+    right, wrong = hashlib.sha256(b"right").digest(), hashlib.sha256(b"wrong").digest()
+    header = sealer.header(right)
+    final = sealer.seal(b"right", last=True)
+    assert Opener(header, master, right).open(final, last=True) == b"right"
+    if version == 1:
+        opener = Opener(header, master, wrong)  # not bound: readers of version 1 must hash
+        assert not opener.bound_to_cid
+        assert opener.open(final, last=True) == b"right"
+    else:
+        with pytest.raises(IntegrityError, match="another blob is stored under this name"):
+            Opener(header, master, wrong)
+
+
+def test_unknown_versions_are_refused() -> None:
+    master = MasterKey(os.urandom(32))
+    with pytest.raises(ValueError, match="version"):
+        Sealer(master, 16, version=3)
+    header = bytearray(Sealer(master, 16).header(bytes(range(32))))
+    header[4] = 3
+    with pytest.raises(IntegrityError, match="unknown format version 3"):
+        Opener(bytes(header), master, bytes(range(32)))
 
 
 def test_sealer_refuses_misuse() -> None:
@@ -68,7 +100,8 @@ def test_opener_refuses_data_after_the_final_segment() -> None:
     master = MasterKey(os.urandom(32))
     sealer = Sealer(master, 4)
     final = sealer.seal(b"ab", last=True)
-    opener = Opener(sealer.header, master)
+    digest = hashlib.sha256(b"ab").digest()
+    opener = Opener(sealer.header(digest), master, digest)
     assert opener.open(final, last=True) == b"ab"
     with pytest.raises(IntegrityError, match="after the final"):
         opener.open(final, last=True)
@@ -78,7 +111,8 @@ def test_nonces_and_keys_are_fresh_per_blob() -> None:
     """Identical plaintext never gives identical ciphertext: each blob has its own data key."""
     master = MasterKey(os.urandom(32))
     a, b = Sealer(master, 16), Sealer(master, 16)
-    assert a.header != b.header
+    digest = hashlib.sha256(b"same").digest()
+    assert a.header(digest) != b.header(digest)
     assert a.seal(b"same", last=True) != b.seal(b"same", last=True)
 
 

@@ -80,6 +80,10 @@ class StagedBlob(ABC):
         """Appends ciphertext."""
 
     @abstractmethod
+    def rewrite_head(self, data: Chunk) -> None:
+        """Replaces the first ``len(data)`` bytes already written (the blob header, known last)."""
+
+    @abstractmethod
     def commit(self, cid: str) -> bool:
         """Makes everything written visible under `cid` at once.
 

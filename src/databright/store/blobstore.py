@@ -111,17 +111,19 @@ class BlobStore:
         with self.backend.stage() as staged:
             write = Pipelined(staged.write)
             try:
-                write(sealer.header)
+                write(bytes(HEADER_BYTES))  # a placeholder: the header binds the CID, known only at the end
                 for segment, last in split_segments(chunks, self.segment_size):
                     total += len(segment)
                     self._check_limit(total)
                     digest.update(segment)
                     write(sealer.seal(segment, last))
-                cid = cid_text(digest.digest())
+                sha = digest.digest()
                 write.wait()
             finally:
                 write.drain()  # a failed upload must not be written to while it is aborted
                 digest.update.drain()
+            cid = cid_text(sha)
+            staged.rewrite_head(sealer.header(sha))
             staged.commit(cid)
         return cid
 
@@ -164,21 +166,26 @@ class BlobStore:
                 raise
         return size
 
-    def open_stream(self, cid: str) -> BlobStream:
+    def open_stream(self, cid: str, *, rehash: bool = True) -> BlobStream:
         """The blob's plaintext as an iterator of segments (see the caveat in the module docstring).
 
         Raises BlobNotFound, CidError or a header error here; IntegrityError may also come from
         any step of the iteration, at the latest instead of the final segment. Close it (or use
         it as a context manager) if you stop early.
+
+        `rehash=False` skips hashing the plaintext when the blob's key is bound to its CID (format
+        version 2, see `crypto`): authenticating each segment is then the check against the name.
+        The store server reads so, as its clients hash what they receive anyway; a version 1
+        blob is hashed regardless.
         """
         name = canonical_cid(cid)
         stream = self.backend.open(name)
         try:
-            opener = Opener(read_exact(stream, HEADER_BYTES), self._master, name)
+            opener = Opener(read_exact(stream, HEADER_BYTES), self._master, cid_digest(name), name)
         except BaseException:
             stream.close()
             raise
-        return BlobStream(name, stream, opener)
+        return BlobStream(name, stream, opener, rehash=rehash or not opener.bound_to_cid)
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
@@ -204,13 +211,13 @@ class BlobStore:
 class BlobStream:
     """Verified plaintext segments of one blob; closes the backend stream when done."""
 
-    def __init__(self, cid: str, stream: BinaryIO, opener: Opener) -> None:
+    def __init__(self, cid: str, stream: BinaryIO, opener: Opener, *, rehash: bool = True) -> None:
         self.cid = cid
         self.segment_size = opener.segment_size
         self._stream = stream
         self._segments = opener.read_segments(stream)
         self._expected = cid_digest(cid)
-        self._digest = PipelinedSha256()
+        self._digest = PipelinedSha256() if rehash else None
         self._done = False
 
     def __iter__(self) -> Self:
@@ -224,10 +231,11 @@ class BlobStream:
         except BaseException:  # IntegrityError, I/O errors, and a (never expected) early end alike
             self.close()
             raise
-        self._digest.update(segment)
+        if self._digest is not None:
+            self._digest.update(segment)
         if last:
             self.close()
-            if self._digest.digest() != self._expected:
+            if self._digest is not None and self._digest.digest() != self._expected:
                 raise IntegrityError(f"{self.cid}: content does not match its CID")
         return segment
 

@@ -7,7 +7,8 @@ checked before any of their bytes are released. The scheme follows the usual "on
 construction (Tink's streaming AEAD, age's STREAM):
 
     header   = magic "DBBL" | version (1 byte) | segment size (u32) | master key id (8 bytes)
-               | nonce prefix (8 bytes) | wrapped data key (12-byte nonce + 32 + 16-byte tag)
+               | nonce prefix (8 bytes) | wrapped data key (12-byte nonce + 32 + 16-byte tag,
+               associated data = the header fields before it | the blob's sha-256 digest)
     segment  = AES-GCM(data key, nonce = nonce prefix | index (u32),
                        plaintext = `segment size` bytes (the last may be shorter, even empty),
                        associated data = index (u64) | last flag (1 byte))
@@ -19,6 +20,13 @@ construction (Tink's streaming AEAD, age's STREAM):
   appended segments (the old final one was sealed with last = 1).
 * The wrapped key's associated data is the header before it, so a changed segment size, key id
   or nonce prefix fails there, before any segment is read.
+* Version 2 also binds the key to the blob's CID (its digest is in that associated data), which
+  makes authentication a check against the name: the store wraps the key only after hashing the
+  plaintext to that CID, so a blob that opens under a name was hashed to that name when it was
+  stored, and another blob's file copied under this name fails at the header. That is why a
+  reader need not hash what it decrypts (the server does not: see `BlobStore.open_stream`).
+  The header is therefore written last, over a placeholder, once the CID is known. Version 1
+  (no binding) stays readable; its readers always hash.
 
 Every non-final segment holds exactly `segment size` plaintext bytes, and the final one holds
 1..size bytes (0 only for the empty blob), so the plaintext size follows from the stored size.
@@ -39,7 +47,8 @@ from databright.store.errors import BlobTooLarge, IntegrityError, StoreError
 from databright.store.keys import KEY_BYTES, WRAPPED_BYTES, MasterKey
 
 MAGIC = b"DBBL"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: the key is not bound to the CID, so its blobs are always rehashed
 TAG_BYTES = 16
 NONCE_PREFIX_BYTES = 8
 DEFAULT_SEGMENT_SIZE = 1 << 20
@@ -60,17 +69,23 @@ def check_segment_size(size: int) -> int:
 
 
 class Sealer:
-    """Encrypts one blob's segments in order; `header` must be stored before them."""
+    """Encrypts one blob's segments in order; its header, known once the CID is, goes first."""
 
-    def __init__(self, master: MasterKey, segment_size: int = DEFAULT_SEGMENT_SIZE) -> None:
+    def __init__(self, master: MasterKey, segment_size: int = DEFAULT_SEGMENT_SIZE, *, version: int = VERSION) -> None:
+        if version not in READABLE_VERSIONS:
+            raise ValueError(f"unknown format version {version}")
         self.segment_size = check_segment_size(segment_size)
-        data_key = AESGCM.generate_key(bit_length=8 * KEY_BYTES)
-        self._aead = AESGCM(data_key)
+        self._data_key = AESGCM.generate_key(bit_length=8 * KEY_BYTES)
+        self._aead = AESGCM(self._data_key)
         self._prefix = os.urandom(NONCE_PREFIX_BYTES)
-        fields = _PREFIX.pack(MAGIC, VERSION, segment_size, master.key_id, self._prefix)
-        self.header = fields + master.wrap(data_key, aad=fields)
+        self._master = master
+        self._fields = _PREFIX.pack(MAGIC, version, segment_size, master.key_id, self._prefix)
         self._index = 0
         self._finished = False
+
+    def header(self, digest: bytes) -> bytes:
+        """The header of the blob whose plaintext has this sha-256 `digest` (HEADER_BYTES long)."""
+        return self._fields + self._master.wrap(self._data_key, aad=_key_aad(self._fields, digest))
 
     def seal(self, plaintext: Chunk, last: bool) -> bytes:
         """The stored form of the next segment."""
@@ -87,18 +102,27 @@ class Sealer:
         return sealed
 
 
+def _key_aad(fields: bytes, digest: bytes) -> bytes:
+    """What the wrapped key is bound to: the header fields, and from version 2 the CID's digest."""
+    if len(digest) != 32:
+        raise ValueError("a sha-256 digest is 32 bytes")
+    return fields if fields[4] == 1 else fields + digest
+
+
 class Opener:
     """Decrypts one blob's segments in order, after checking its header."""
 
-    def __init__(self, header: bytes, master: MasterKey, name: str = "blob") -> None:
+    def __init__(self, header: bytes, master: MasterKey, digest: bytes, name: str = "blob") -> None:
+        """`digest`: the sha-256 the blob is stored under (from its CID), which a version 2 key is bound to."""
         if len(header) != HEADER_BYTES:
             raise IntegrityError(f"{name}: truncated header ({len(header)} of {HEADER_BYTES} bytes)")
         fields = header[: _PREFIX.size]
         magic, version, segment_size, key_id, prefix = _PREFIX.unpack(fields)
         if magic != MAGIC:
             raise IntegrityError(f"{name}: not a DataBright blob (bad magic {magic!r})")
-        if version != VERSION:
-            raise IntegrityError(f"{name}: unknown format version {version} (this build reads {VERSION})")
+        if version not in READABLE_VERSIONS:
+            raise IntegrityError(f"{name}: unknown format version {version} (this build reads "
+                                 f"{', '.join(map(str, READABLE_VERSIONS))})")
         if key_id != master.key_id:
             # A plain StoreError, not IntegrityError: the usual cause is the wrong key file,
             # and the remedy (restore the right one) is nothing like that for tampering.
@@ -110,10 +134,13 @@ class Opener:
             raise IntegrityError(f"{name}: implausible segment size {segment_size}")
         self.name = name
         self.segment_size: int = segment_size
+        # Whether authenticating every segment also proves the plaintext matches `digest`.
+        self.bound_to_cid = version >= 2
         try:
-            data_key = master.unwrap(header[_PREFIX.size :], aad=fields)
+            data_key = master.unwrap(header[_PREFIX.size :], aad=_key_aad(fields, digest))
         except IntegrityError as exc:
-            raise IntegrityError(f"{name}: {exc}") from exc
+            where = ", or the file of another blob is stored under this name" if self.bound_to_cid else ""
+            raise IntegrityError(f"{name}: {exc}{where}") from exc
         self._aead = AESGCM(data_key)
         self._prefix: bytes = prefix
         self._index = 0

@@ -141,6 +141,15 @@ class _LocalStaged(StagedBlob):
             raise StoreError("write after commit or abort")
         self._writer.write(data)
 
+    def rewrite_head(self, data: Chunk) -> None:
+        if self._fd is None:
+            raise StoreError("write after commit or abort")
+        if len(data) > self._writer.written:
+            raise ValueError("rewrite_head may only replace bytes already written")
+        view = memoryview(data)
+        while view:
+            view = view[os.pwrite(self._fd, view, len(data) - len(view)) :]
+
     def commit(self, cid: str) -> bool:
         if self._fd is None:
             raise StoreError("commit after commit or abort")

@@ -66,6 +66,14 @@ class _MemoryStaged(StagedBlob):
             raise StoreError("write after commit or abort")
         self._parts.append(bytes(data))
 
+    def rewrite_head(self, data: Chunk) -> None:
+        if self._parts is None:
+            raise StoreError("write after commit or abort")
+        joined = b"".join(self._parts)
+        if len(data) > len(joined):
+            raise ValueError("rewrite_head may only replace bytes already written")
+        self._parts = [bytes(data) + joined[len(data) :]]
+
     def commit(self, cid: str) -> bool:
         if self._parts is None:
             raise StoreError("commit after commit or abort")

@@ -160,7 +160,7 @@ def _check_and_open(
     decision = policy.check_read(who, cid)
     if not decision.allowed:
         return decision, None
-    stream = store.open_stream(cid)
+    stream = store.open_stream(cid, rehash=False)  # the key is bound to the CID; clients hash what they get
     try:
         size = plaintext_size(store.backend.stored_size(cid), stream.segment_size)
         return decision, (stream, next(stream, None), size)
