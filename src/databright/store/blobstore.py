@@ -109,19 +109,19 @@ class BlobStore:
         digest = PipelinedSha256()
         total = 0
         with self.backend.stage() as staged:
-            write = Pipelined(staged.write)
             try:
-                write(bytes(HEADER_BYTES))  # a placeholder: the header binds the CID, known only at the end
+                staged.write(bytes(HEADER_BYTES))  # a placeholder: the header binds the CID, known only at the end
                 for segment, last in split_segments(chunks, self.segment_size):
                     total += len(segment)
                     self._check_limit(total)
+                    # Two balanced stages (~0.57 ms per MiB each here): hashing in a helper thread,
+                    # encrypting and writing in this one. A third thread for the write only added
+                    # its hand-overs (a 1 MB put took 1.5 ms before its commit, now 0.7).
                     digest.update(segment)
-                    write(sealer.seal(segment, last))
+                    staged.write(sealer.seal(segment, last))
                 sha = digest.digest()
-                write.wait()
             finally:
-                write.drain()  # a failed upload must not be written to while it is aborted
-                digest.update.drain()
+                digest.update.drain()  # a failed upload's segment may still be being hashed
             cid = cid_text(sha)
             staged.rewrite_head(sealer.header(sha))
             staged.commit(cid)

@@ -11,9 +11,10 @@ BlobTooLarge, a 500 ``integrity`` answer or a body that ends early (the server a
 fails its check mid-stream, see `server`) IntegrityError, an unreachable server StoreError.
 
 Large transfers go in `CHUNK`-sized pieces, with hashing and file writes overlapped with the
-network (`pipeline.Pipelined`), so the per-chunk cost of Python stays out of the way. Uploads and
-small requests go through httpx; a download's body is read with http.client straight into
-reused buffers (see `_download` for why).
+network (`pipeline.Pipelined`), so the per-chunk cost of Python stays out of the way. Blobs go
+both ways over http.client connections kept alive between calls, an upload's body sent from
+reused buffers and a download's read straight into them (see `_download` for why); the one small
+request (the server's limit) goes through httpx.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import contextlib
 import http.client
 import json
 import os
+import select
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -90,36 +92,84 @@ class StoreClient:
     def upload_bytes(self, data: bytes) -> str:
         """Stores `data`; returns its CID."""
         self._check_size(len(data))
-        digest = PipelinedSha256()
-        digest.update(data)
-        return self._upload(data, len(data), digest)
+        return self._upload(lambda: iter([data]), len(data))
 
     def upload_file(self, path: Path | str, progress: Progress | None = None) -> str:
         """Stores the file at `path`, streamed; returns its CID. `progress(done, total)` after each chunk."""
         size = os.path.getsize(path)
         self._check_size(size)
-        digest = PipelinedSha256()
 
-        def body() -> Iterator[bytes]:
+        def body() -> Iterator[Buffer]:
+            """The file in CHUNK blocks read into two buffers used in turn: `_upload` hashes a
+            block (a Pipelined stage, done with it before it takes the next) and sends it before
+            asking for the next, so the buffer being refilled is never still in use."""
             done = 0
+            buffers = [bytearray(min(CHUNK, size)) for _ in range(2 if size > CHUNK else 1)]
             with open(path, "rb", buffering=0) as source:
-                while chunk := source.read(CHUNK):
-                    digest.update(chunk)
-                    yield chunk
-                    done += len(chunk)
+                while done < size:
+                    buffer = buffers[done // CHUNK % len(buffers)]
+                    got = source.readinto(buffer)
+                    if not got:
+                        raise StoreError(f"{path} shrank while it was uploaded ({done} of {size} bytes)")
+                    yield memoryview(buffer)[:got] if got < len(buffer) else buffer
+                    done += got
                     if progress is not None:
                         progress(done, size)
 
-        return self._upload(body(), size, digest)
+        return self._upload(body, size)
 
-    def _upload(self, content: bytes | Iterator[bytes], size: int, digest: PipelinedSha256) -> str:
-        headers = {**sign_request(self.signer, "POST", "/blobs"), "content-length": str(size),
-                   "content-type": "application/octet-stream"}
-        response = self._send("POST", "/blobs", content=content, headers=headers)
-        cid, sent = str(response.json()["cid"]), cid_text(digest.digest())
-        if cid != sent:
-            raise IntegrityError(f"the server stored the upload as {cid}, but what was sent is {sent}")
-        return cid
+    def _upload(self, body: Callable[[], Iterator[Buffer]], size: int) -> str:
+        """Sends one upload with http.client (see `_download` for why not httpx), hashing it on the way.
+
+        A kept-alive connection the server closed while idle fails before any answer comes back;
+        the upload is then sent again, newly signed, on a new connection (once).
+        """
+        for attempt in range(2):
+            connection, reused = self._connection()
+            digest = PipelinedSha256()
+            complete = False
+            try:
+                try:
+                    status, answer, complete = self._post(connection, body(), size, digest)
+                except (OSError, http.client.HTTPException) as exc:
+                    if reused and attempt == 0:
+                        continue
+                    raise self._failure("uploading", exc) from exc
+            finally:
+                digest.update.drain()
+                self._release(connection, reuse=complete)
+            if status != 200:
+                _raise_for(status, answer)
+            cid, sent = str(json.loads(answer)["cid"]), cid_text(digest.digest())
+            if cid != sent:
+                raise IntegrityError(f"the server stored the upload as {cid}, but what was sent is {sent}")
+            return cid
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _post(self, connection: http.client.HTTPConnection, chunks: Iterator[Buffer], size: int,
+              digest: PipelinedSha256) -> tuple[int, bytes, bool]:
+        """(status, body, whether the connection can be reused) of one POST /blobs."""
+        connection.putrequest("POST", self._prefix + "/blobs", skip_accept_encoding=True)
+        headers = {**sign_request(self.signer, "POST", "/blobs"), "Content-Length": str(size),
+                   "Content-Type": "application/octet-stream"}
+        for key, value in headers.items():
+            connection.putheader(key, value)
+        connection.endheaders()
+        try:
+            for chunk in chunks:
+                digest.update(chunk)  # hashed in a helper thread while the chunk is sent
+                connection.send(chunk)
+        except OSError as exc:
+            # A server refusing the upload answers early and stops reading: its answer may still
+            # be readable. Without one, this is a broken connection.
+            try:
+                response = connection.getresponse()
+            except (OSError, http.client.HTTPException):
+                raise exc from None
+            return response.status, _read_quietly(response), False
+        response = connection.getresponse()
+        answer = response.read()
+        return response.status, answer, not response.will_close
 
     def _check_size(self, size: int) -> None:
         """Refuses an upload over the server's limit before sending a byte of it."""
@@ -223,15 +273,23 @@ class StoreClient:
         return done
 
     def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
-        """An idle keep-alive connection for one download, else a new one; and whether it is reused.
+        """An idle keep-alive connection for one transfer, else a new one; and whether it is reused.
 
-        http.client connections are not thread-safe, so each download takes one for itself and
-        gives it back only after reading a whole body (as httpx's pool does for the other calls):
+        http.client connections are not thread-safe, so each transfer takes one for itself and
+        gives it back only after reading a whole answer (as httpx's pool does for the other calls):
         a new connection costs a TCP handshake, ~1 ms on a busy machine, a tenth of a 1 MB read.
+        One the server has closed meanwhile reads as ready (end of stream) and is dropped here; the
+        callers still retry once, for a close that comes in between.
         """
-        with self._idle_lock:
-            if self._idle:
-                return self._idle.pop(), True
+        while True:
+            with self._idle_lock:
+                if not self._idle:
+                    break
+                connection = self._idle.pop()
+            sock = connection.sock
+            if sock is not None and sock.fileno() >= 0 and not select.select([sock], [], [], 0)[0]:
+                return connection, True
+            connection.close()
         kind = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
         return kind(self._host, self._port, timeout=self._timeout), False
 

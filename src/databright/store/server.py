@@ -49,7 +49,8 @@ from databright.store.backend import canonical_cid
 from databright.store.blobstore import BlobStore, BlobStream
 from databright.store.crypto import plaintext_size
 from databright.store.errors import BlobNotFound, BlobTooLarge, IntegrityError, NotAuthenticated, StoreError
-from databright.store.uploads import ClientGone, Receiver, UploadIndex
+from databright.store.memory_reuse import keep_freed_memory
+from databright.store.uploads import SMALL_BODY, ClientGone, Receiver, UploadIndex, receive_whole, store_whole
 
 log = logging.getLogger("databright.store.server")
 
@@ -102,19 +103,29 @@ def create_app(
             if int(declared) <= max_upload_bytes + DRAIN_LIMIT:
                 await _drain(request.receive)
             return refusal(413, "too_large", f"{too_large}; this one has {declared}", op="upload", account=who)
-        receiver = Receiver(request.receive, max_upload_bytes)
-        try:
-            cid = await receiver.into(store)
-        except BlobTooLarge:
-            if not receiver.ended:
-                await _drain(request.receive)
-            return refusal(413, "too_large", too_large, op="upload", account=who)
-        except ClientGone:
-            log.info("upload by %s abandoned by the client after %d bytes; nothing kept", who, receiver.size)
-            return Response(status_code=400)
-        await anyio.to_thread.run_sync(index.record, cid, who)
-        log.info("stored %s (%d bytes) uploaded by %s", cid, receiver.size, who)
-        return JSONResponse({"cid": cid, "size": receiver.size})
+        if declared.isdigit() and int(declared) <= SMALL_BODY:
+            try:
+                parts = await receive_whole(request.receive, int(declared))
+            except (ClientGone, BlobTooLarge):  # the latter only if the HTTP layer let a body overrun its length
+                log.info("upload by %s abandoned by the client or longer than announced; nothing kept", who)
+                return Response(status_code=400)
+            cid = await anyio.to_thread.run_sync(store_whole, store, index, parts, who)
+            size = sum(map(len, parts))
+        else:
+            receiver = Receiver(request.receive, max_upload_bytes)
+            try:
+                cid = await receiver.into(store)
+            except BlobTooLarge:
+                if not receiver.ended:
+                    await _drain(request.receive)
+                return refusal(413, "too_large", too_large, op="upload", account=who)
+            except ClientGone:
+                log.info("upload by %s abandoned by the client after %d bytes; nothing kept", who, receiver.size)
+                return Response(status_code=400)
+            await anyio.to_thread.run_sync(index.record, cid, who)
+            size = receiver.size
+        log.info("stored %s (%d bytes) uploaded by %s", cid, size, who)
+        return JSONResponse({"cid": cid, "size": size})
 
     @app.get("/blobs/{cid}")
     async def download(cid: str, request: Request) -> Response:
@@ -268,6 +279,7 @@ class ServerThread:
 def serve(host: str, port: int, store: BlobStore, policy: AccessPolicy,
           max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, *, log_level: str = "info") -> None:
     """Serves until interrupted (Ctrl-C / SIGTERM stop it cleanly)."""
+    keep_freed_memory()
     app = create_app(store, policy, max_upload_bytes)
     uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)).run()
 

@@ -41,6 +41,7 @@ from databright.store.errors import BlobTooLarge
 FILE_NAME = "uploads.sqlite3"
 BLOCK = 4 << 20  # upload bytes handed to the store at a time
 QUEUE_BLOCKS = 2  # blocks received ahead of the store: memory per upload ~ (QUEUE_BLOCKS + 2) * BLOCK
+SMALL_BODY = BLOCK  # bodies up to this size are received whole, then stored (see `receive_whole`)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploads (
@@ -110,6 +111,36 @@ class ClientGone(Exception):
 
 class _Aborted(Exception):
     """Raised inside the store's upload when the receiving side failed, so nothing is kept."""
+
+
+async def receive_whole(receive: Receive, size: int) -> list[bytes]:
+    """The pieces of a body of a known, small `size` (at most `SMALL_BODY`), received in the event loop.
+
+    Why: a body that fits in one block gains nothing from the streaming path's queue, and its
+    hops between the event loop and a worker thread cost more than hashing a megabyte; such a
+    body is gathered here and stored in one trip to a worker thread (`store_whole`).
+    """
+    parts: list[bytes] = []
+    got = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        chunk: bytes = message.get("body", b"")
+        got += len(chunk)
+        if got > size:  # the HTTP layer enforces Content-Length; this only guards the memory bound
+            raise BlobTooLarge(f"body longer than its Content-Length {size}")
+        if chunk:
+            parts.append(chunk)
+        if not message.get("more_body", False):
+            return parts
+
+
+def store_whole(store: BlobStore, index: UploadIndex, parts: list[bytes], uploader: str) -> str:
+    """Stores a body received whole and records its uploader; its CID (runs in a worker thread)."""
+    cid = store.put_stream(parts)
+    index.record(cid, uploader)
+    return cid
 
 
 class Receiver:
