@@ -6,6 +6,9 @@ import time
 
 import pytest
 from eth_account import Account
+from eth_account.messages import encode_defunct
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from databright.store.auth import (
     HEADER_ADDRESS,
@@ -18,7 +21,9 @@ from databright.store.auth import (
     NonceCache,
     Verifier,
     canonical_text,
+    recover,
     sign_request,
+    sign_text,
 )
 from databright.store.errors import NotAuthenticated
 
@@ -100,3 +105,40 @@ def test_nonces_are_forgotten_once_their_signature_is_stale() -> None:
     assert len(cache) == 2
     assert cache.use(ALICE.address, "b" * 16, expires=300.0, now=101.0)
     assert len(cache) == 1
+
+
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+@settings(max_examples=60, deadline=None)
+@given(secret=st.binary(min_size=32, max_size=32), text=st.text(max_size=300))
+def test_signatures_are_eth_accounts_to_the_byte(secret: bytes, text: str) -> None:
+    """The direct libsecp256k1 path signs exactly as eth_account does and recovers the same signer,
+    also from the high-s twin of a signature (which eth_account accepts too)."""
+    assume(0 < int.from_bytes(secret, "big") < SECP256K1_N)
+    account = Account.from_key(secret)
+    reference = bytes(account.sign_message(encode_defunct(text=text)).signature)
+    assert sign_text(account, text) == reference
+    assert recover(text, "0x" + reference.hex()) == account.address
+    r, s, v = reference[:32], int.from_bytes(reference[32:64], "big"), reference[64]
+    twin = r + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v])  # 27 <-> 28
+    assert Account.recover_message(encode_defunct(text=text), signature=twin) == account.address
+    assert recover(text, "0x" + twin.hex()) == account.address
+    assert recover(text, "0x" + (reference[:64] + bytes([v - 27])).hex()) == account.address  # v as 0/1
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "0x" + "00" * 64 + "1b",  # r = s = 0
+        "0x" + "ff" * 64 + "1b",  # r, s beyond the curve order
+        "0x" + "11" * 64 + "1d",  # v = 29
+        "0x" + "11" * 64,  # 64 bytes
+        "0xnothex",
+    ],
+)
+def test_malformed_signatures_are_refused_like_eth_account_does(signature: str) -> None:
+    with pytest.raises(NotAuthenticated, match="not a valid EIP-191 signature"):
+        recover("a request", signature)
+    with pytest.raises(Exception):  # noqa: B017 - any refusal: the reference raises several kinds
+        Account.recover_message(encode_defunct(text="a request"), signature=signature)

@@ -107,7 +107,7 @@ def test_a_replayed_read_is_refused(w: World) -> None:
 def test_client_maps_a_bad_signature_to_not_authenticated(w: World) -> None:
     class WrongKey:
         address = w.accounts["curator"]
-        sign_message = w.signer("stranger").sign_message
+        key = w.signer("stranger").key
 
     with StoreClient(w.url, WrongKey()) as client, pytest.raises(NotAuthenticated, match="401") as refused:
         client.get_bytes(w.blobs["data"])

@@ -15,6 +15,11 @@ bounds how long a leaked signature is worth anything (`MAX_AGE` back, `MAX_SKEW`
 clock drift), and the nonce, remembered until that window has passed, makes every signature
 good for one request only. The upload body itself is not signed (it is streamed, and its CID is
 only known at the end); the client checks the CID the server returns against its own hash.
+
+Signing and recovery call libsecp256k1 (coincurve) and keccak directly instead of going through
+eth_account, whose layers of conversions and key objects cost ~0.17 ms per signature and ~0.3 ms
+per recovery here: a fifth of a 1 MB transfer. The signatures are the same bytes (RFC 6979,
+low s, v = 27 + recovery id), which the tests check against eth_account on random keys.
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
+from functools import lru_cache
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
+from coincurve import PrivateKey, PublicKey
 from eth_account.signers.local import LocalAccount
+from eth_hash.auto import keccak
 from web3 import Web3
 
 from databright.store.errors import NotAuthenticated
@@ -54,6 +60,23 @@ def canonical_text(method: str, path: str, cid: str, timestamp: int, nonce: str)
     )
 
 
+def message_hash(text: str) -> bytes:
+    """The EIP-191 personal-message hash of `text` (eth_account's `encode_defunct(text=...)`)."""
+    body = text.encode("utf-8")
+    return keccak(b"\x19Ethereum Signed Message:\n" + str(len(body)).encode("ascii") + body)
+
+
+@lru_cache(maxsize=64)
+def _private_key(secret: bytes) -> PrivateKey:
+    return PrivateKey(secret)
+
+
+def sign_text(signer: LocalAccount, text: str) -> bytes:
+    """The 65-byte EIP-191 signature (r | s | v, v = 27 or 28) of `text` by `signer`."""
+    signature = _private_key(bytes(signer.key)).sign_recoverable(message_hash(text), hasher=None)
+    return signature[:64] + bytes([27 + signature[64]])
+
+
 def sign_request(
     signer: LocalAccount, method: str, path: str, cid: str = "", *,
     timestamp: int | None = None, nonce: str | None = None,
@@ -61,13 +84,12 @@ def sign_request(
     """The four auth headers for one request, signed by `signer` (an eth_account LocalAccount)."""
     ts = int(time.time()) if timestamp is None else timestamp
     nonce = nonce if nonce is not None else secrets.token_urlsafe(18)
-    message = encode_defunct(text=canonical_text(method, path, cid, ts, nonce))
-    signature = signer.sign_message(message).signature
+    signature = sign_text(signer, canonical_text(method, path, cid, ts, nonce))
     return {
         HEADER_ADDRESS: str(signer.address),
         HEADER_TIMESTAMP: str(ts),
         HEADER_NONCE: nonce,
-        HEADER_SIGNATURE: "0x" + bytes(signature).hex(),
+        HEADER_SIGNATURE: "0x" + signature.hex(),
     }
 
 
@@ -145,11 +167,26 @@ class Verifier:
 
 
 def recover(text: str, signature: str) -> str:
-    """The address whose key signed `text`; NotAuthenticated for a malformed signature."""
+    """The checksummed address whose key signed `text`; NotAuthenticated for a malformed signature.
+
+    Accepts what eth_account's `recover_message` accepts: v of 27/28 or 0/1, r and s within the
+    curve order (high s too: a replay is stopped by the nonce, not by signature uniqueness).
+    """
     try:
         raw = bytes.fromhex(signature.removeprefix("0x"))
         if len(raw) != 65:
             raise ValueError(f"{len(raw)} bytes, expected 65")
-        return str(Account.recover_message(encode_defunct(text=text), signature=raw))
-    except Exception as exc:  # untrusted input: whatever eth_keys rejects it with, it is no signature
+        v = raw[64] - 27 if raw[64] >= 27 else raw[64]
+        if v not in (0, 1):
+            raise ValueError(f"v must be 27 or 28 (or 0 or 1), not {raw[64]}")
+        public = PublicKey.from_signature_and_message(raw[:64] + bytes([v]), message_hash(text), hasher=None)
+    except Exception as exc:  # untrusted input: whatever libsecp256k1 rejects it with, it is no signature
         raise NotAuthenticated(f"bad signature: not a valid EIP-191 signature ({exc})") from None
+    return _checksummed(keccak(public.format(compressed=False)[1:])[-20:])
+
+
+def _checksummed(address: bytes) -> str:
+    """EIP-55 mixed-case hex of a 20-byte address."""
+    plain = address.hex()
+    hashed = keccak(plain.encode("ascii")).hex()
+    return "0x" + "".join(c.upper() if int(h, 16) >= 8 else c for c, h in zip(plain, hashed[:40], strict=True))
