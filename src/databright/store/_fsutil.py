@@ -65,3 +65,18 @@ def fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+PREFETCH_BYTES = 4 << 20
+
+
+def prefetch(fd: int, size: int = PREFETCH_BYTES) -> None:
+    """Asks the kernel to start reading the first `size` bytes of a file into the page cache.
+
+    Why: a blob's first read from a cold disk costs ~1.2 ms per MB here, and a request has other
+    work to do before its first read (checking a signature and rights, signing and sending
+    headers). Started early, the disk works meanwhile; readahead then keeps ahead of the rest.
+    Only the start: asking for a whole 2 GB file would evict everyone else's cache.
+    """
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, 0, size, os.POSIX_FADV_WILLNEED)

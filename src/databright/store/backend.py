@@ -119,6 +119,10 @@ class BlobBackend(ABC):
                 staged.write(chunk)
             return staged.commit(cid)
 
+    def prefetch(self, cid: str) -> None:
+        """A hint that `cid` is about to be read (a backend may start fetching it); never raises."""
+        return None  # by default there is nothing to start
+
     @abstractmethod
     def open(self, cid: str) -> BinaryIO:
         """A readable stream of the stored bytes; raises BlobNotFound. The caller closes it."""

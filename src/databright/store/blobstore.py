@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Protocol, Self, runtime_checkable
@@ -45,7 +45,7 @@ from databright.store.crypto import (
 from databright.store.errors import BlobTooLarge, IntegrityError
 from databright.store.keys import load_or_create
 from databright.store.local import LocalBackend
-from databright.store.pipeline import Pipelined, PipelinedSha256
+from databright.store.pipeline import Pipelined, PipelinedSha256, submit
 
 
 @runtime_checkable
@@ -98,11 +98,16 @@ class BlobStore:
             self._check_limit(os.fstat(source.fileno()).st_size)
             return self.put_stream(source)
 
-    def put_stream(self, source: Iterable[Chunk] | Readable) -> str:
+    def put_stream(self, source: Iterable[Chunk] | Readable, *, named: Callable[[str], object] | None = None) -> str:
         """Stores a stream (an iterable of byte chunks, or a binary file); returns its CID.
 
         The stream is read once, hashed and encrypted as it goes, never held in memory. If it
         raises, or passes `max_blob_bytes` (BlobTooLarge), nothing of it is kept.
+
+        `named(cid)`, if given, runs in a helper thread as soon as the CID is known, while the
+        blob is made durable (the server records the uploader there: the record then costs no
+        time of its own). The put waits for it and raises what it raised; the blob stays stored
+        either way, since it is whole and correctly named.
         """
         chunks = _chunks(source, self.segment_size)
         sealer = Sealer(self._master, self.segment_size)
@@ -124,7 +129,12 @@ class BlobStore:
                 digest.update.drain()  # a failed upload's segment may still be being hashed
             cid = cid_text(sha)
             staged.rewrite_head(sealer.header(sha))
-            staged.commit(cid)
+            beside = submit(named, cid) if named is not None else None
+            try:
+                staged.commit(cid)
+            finally:
+                if beside is not None:
+                    beside.result()
         return cid
 
     def _check_limit(self, size: int) -> None:

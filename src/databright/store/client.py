@@ -28,13 +28,13 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, BinaryIO, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
 from eth_account.signers.local import LocalAccount
 
-from databright.store._fsutil import StreamingWriter
+from databright.store._fsutil import StreamingWriter, prefetch
 from databright.store.auth import sign_request
 from databright.store.backend import canonical_cid, cid_digest, cid_text
 from databright.store.errors import (
@@ -96,27 +96,11 @@ class StoreClient:
 
     def upload_file(self, path: Path | str, progress: Progress | None = None) -> str:
         """Stores the file at `path`, streamed; returns its CID. `progress(done, total)` after each chunk."""
-        size = os.path.getsize(path)
-        self._check_size(size)
-
-        def body() -> Iterator[Buffer]:
-            """The file in CHUNK blocks read into two buffers used in turn: `_upload` hashes a
-            block (a Pipelined stage, done with it before it takes the next) and sends it before
-            asking for the next, so the buffer being refilled is never still in use."""
-            done = 0
-            buffers = [bytearray(min(CHUNK, size)) for _ in range(2 if size > CHUNK else 1)]
-            with open(path, "rb", buffering=0) as source:
-                while done < size:
-                    buffer = buffers[done // CHUNK % len(buffers)]
-                    got = source.readinto(buffer)
-                    if not got:
-                        raise StoreError(f"{path} shrank while it was uploaded ({done} of {size} bytes)")
-                    yield memoryview(buffer)[:got] if got < len(buffer) else buffer
-                    done += got
-                    if progress is not None:
-                        progress(done, size)
-
-        return self._upload(body, size)
+        with open(path, "rb", buffering=0) as source:
+            size = os.fstat(source.fileno()).st_size
+            prefetch(source.fileno())  # the disk reads while the request is signed and sent
+            self._check_size(size)
+            return self._upload(lambda: _file_chunks(source, size, progress), size)
 
     def _upload(self, body: Callable[[], Iterator[Buffer]], size: int) -> str:
         """Sends one upload with http.client (see `_download` for why not httpx), hashing it on the way.
@@ -155,18 +139,18 @@ class StoreClient:
         for key, value in headers.items():
             connection.putheader(key, value)
         connection.endheaders()
-        try:
-            for chunk in chunks:
-                digest.update(chunk)  # hashed in a helper thread while the chunk is sent
-                connection.send(chunk)
-        except OSError as exc:
-            # A server refusing the upload answers early and stops reading: its answer may still
-            # be readable. Without one, this is a broken connection.
+        for chunk in chunks:  # a failure to read the source is raised as it is, not retried
+            digest.update(chunk)  # hashed in a helper thread while the chunk is sent
             try:
-                response = connection.getresponse()
-            except (OSError, http.client.HTTPException):
-                raise exc from None
-            return response.status, _read_quietly(response), False
+                connection.send(chunk)
+            except OSError as exc:
+                # A server refusing the upload answers early and stops reading: its answer may
+                # still be readable. Without one, this is a broken connection.
+                try:
+                    response = connection.getresponse()
+                except (OSError, http.client.HTTPException):
+                    raise exc from None
+                return response.status, _read_quietly(response), False
         response = connection.getresponse()
         answer = response.read()
         return response.status, answer, not response.will_close
@@ -350,3 +334,29 @@ def _fill(response: http.client.HTTPResponse, buffer: bytearray, want: int) -> i
             break
         got += n
     return got
+
+
+def _file_chunks(source: BinaryIO, size: int, progress: Progress | None) -> Iterator[Buffer]:
+    """The file from its start in CHUNK blocks, read into two buffers used in turn.
+
+    Safe because `StoreClient._post` hashes a block (a Pipelined stage, done with it before it
+    takes the next) and sends it before asking for the next, so the buffer being refilled is
+    never still in use. Starting from 0 each time lets an upload be sent again on a new
+    connection.
+    """
+    source.seek(0)
+    done = 0
+    buffers = [bytearray(min(CHUNK, size)) for _ in range(2 if size > CHUNK else 1)]
+    while done < size:
+        buffer = buffers[done // CHUNK % len(buffers)]
+        try:
+            got = source.readinto(buffer)
+        except OSError as exc:
+            raise StoreError(f"reading {getattr(source, 'name', 'the file')} failed: {exc}") from exc
+        if not got:
+            raise StoreError(f"{getattr(source, 'name', 'the file')} shrank while it was uploaded "
+                             f"({done} of {size} bytes)")
+        yield memoryview(buffer)[:got] if got < len(buffer) else buffer
+        done += got
+        if progress is not None:
+            progress(done, size)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from databright.errors import CidError
-from databright.store._fsutil import StreamingWriter, fsync_dir
+from databright.store._fsutil import StreamingWriter, fsync_dir, prefetch
 from databright.store.backend import BlobBackend, Chunk, StagedBlob, canonical_cid
 from databright.store.errors import BlobNotFound, StoreError
 
@@ -54,6 +54,18 @@ class LocalBackend(BlobBackend):
 
     def stage(self) -> StagedBlob:
         return _LocalStaged(self)
+
+    def prefetch(self, cid: str) -> None:
+        try:
+            fd = os.open(self.path(cid), os.O_RDONLY)
+        except (OSError, CidError):
+            return
+        try:
+            prefetch(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
     def open(self, cid: str) -> BinaryIO:
         try:

@@ -23,8 +23,11 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 INLINE_BELOW = 64 << 10
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 Buffer = bytes | bytearray | memoryview
 
 _lock = threading.Lock()
@@ -50,6 +53,11 @@ def _forget_pool_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
+def submit(function: Callable[[_T], _R], argument: _T) -> Future[_R]:
+    """Runs `function(argument)` on the shared pool: for work that overlaps a wait, e.g. an fsync."""
+    return _executor().submit(function, argument)
 
 
 class Pipelined:

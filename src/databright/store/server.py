@@ -90,7 +90,9 @@ def create_app(
     async def info() -> dict[str, Any]:
         return {"service": "databright-store", "max_upload_bytes": max_upload_bytes}
 
-    @app.post("/blobs")
+    # The two blob routes are plain Starlette routes (`add_route` below), not FastAPI ones: they
+    # take the raw request and validate it themselves, so FastAPI's parameter machinery would
+    # only add its ~0.3 ms per request (a tenth of a 1 MB transfer here).
     async def upload(request: Request) -> Response:
         try:
             who = verifier.verify("POST", request.url.path, "", request.headers)
@@ -114,7 +116,7 @@ def create_app(
         else:
             receiver = Receiver(request.receive, max_upload_bytes)
             try:
-                cid = await receiver.into(store)
+                cid = await receiver.into(store, named=lambda cid: index.record(cid, who))
             except BlobTooLarge:
                 if not receiver.ended:
                     await _drain(request.receive)
@@ -122,17 +124,17 @@ def create_app(
             except ClientGone:
                 log.info("upload by %s abandoned by the client after %d bytes; nothing kept", who, receiver.size)
                 return Response(status_code=400)
-            await anyio.to_thread.run_sync(index.record, cid, who)
             size = receiver.size
         log.info("stored %s (%d bytes) uploaded by %s", cid, size, who)
         return JSONResponse({"cid": cid, "size": size})
 
-    @app.get("/blobs/{cid}")
-    async def download(cid: str, request: Request) -> Response:
+    async def download(request: Request) -> Response:
+        cid = str(request.path_params["cid"])
         try:
             name = canonical_cid(cid)
         except CidError as exc:
             return refusal(400, "bad_cid", str(exc), op="read", client=_peer(request))
+        store.backend.prefetch(name)  # the disk starts on the blob while rights are checked
         try:
             who = verifier.verify("GET", request.url.path, cid, request.headers)
         except NotAuthenticated as exc:
@@ -148,6 +150,9 @@ def create_app(
         stream, first, size = opened
         log.info("read %s (%d bytes) by %s: %s", name, size, who, decision.reason)
         return _BlobResponse(stream, first, size)
+
+    app.router.add_route("/blobs", upload, methods=["POST"])
+    app.router.add_route("/blobs/{cid}", download, methods=["GET"])
 
     @app.exception_handler(DataBrightError)
     async def failure(request: Request, exc: DataBrightError) -> JSONResponse:

@@ -21,10 +21,11 @@ the master key (``<root>/uploads.sqlite3``); it holds only CIDs and addresses, n
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anyio
@@ -138,9 +139,7 @@ async def receive_whole(receive: Receive, size: int) -> list[bytes]:
 
 def store_whole(store: BlobStore, index: UploadIndex, parts: list[bytes], uploader: str) -> str:
     """Stores a body received whole and records its uploader; its CID (runs in a worker thread)."""
-    cid = store.put_stream(parts)
-    index.record(cid, uploader)
-    return cid
+    return store.put_stream(parts, named=lambda cid: index.record(cid, uploader))
 
 
 class Receiver:
@@ -152,12 +151,16 @@ class Receiver:
         self.ended = False  # the whole body was received
         self.error: BaseException | None = None
 
-    async def into(self, store: BlobStore) -> str:
-        """Stores the body; its CID. Raises BlobTooLarge or ClientGone with nothing kept."""
+    async def into(self, store: BlobStore, named: Callable[[str], object] | None = None) -> str:
+        """Stores the body; its CID. Raises BlobTooLarge or ClientGone with nothing kept.
+
+        `named` is `BlobStore.put_stream`'s: called with the CID while the blob is made durable.
+        """
         send, receive = anyio.create_memory_object_stream[bytes](QUEUE_BLOCKS)
         producer = asyncio.get_running_loop().create_task(self._produce(send))
         try:
-            return await anyio.to_thread.run_sync(store.put_stream, self._blocks(receive))
+            return await anyio.to_thread.run_sync(functools.partial(store.put_stream, self._blocks(receive),
+                                                                    named=named))
         except _Aborted:
             assert self.error is not None
             raise self.error from None
