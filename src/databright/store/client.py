@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import io
 import json
 import os
 import select
@@ -28,7 +29,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
@@ -336,7 +337,7 @@ def _fill(response: http.client.HTTPResponse, buffer: bytearray, want: int) -> i
     return got
 
 
-def _file_chunks(source: BinaryIO, size: int, progress: Progress | None) -> Iterator[Buffer]:
+def _file_chunks(source: io.FileIO, size: int, progress: Progress | None) -> Iterator[Buffer]:
     """The file from its start in CHUNK blocks, read into two buffers used in turn.
 
     Safe because `StoreClient._post` hashes a block (a Pipelined stage, done with it before it

@@ -212,7 +212,7 @@ def split_segments(chunks: Iterable[Chunk], size: int) -> Iterator[tuple[Chunk, 
     pending: Chunk | None = None
     for chunk in chunks:
         view = memoryview(chunk).cast("B")
-        immutable = isinstance(chunk, bytes)
+        immutable = isinstance(chunk, bytes) or (isinstance(chunk, memoryview) and isinstance(chunk.obj, bytes))
         pos = 0
         while pos < len(view):
             if pending is not None:
