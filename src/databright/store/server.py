@@ -112,7 +112,7 @@ def create_app(
                 log.info("upload by %s abandoned by the client or longer than announced; nothing kept", who)
                 return Response(status_code=400)
             cid = await anyio.to_thread.run_sync(store_whole, store, index, parts, who)
-            size = sum(map(len, parts))
+            size = parts.size
         else:
             receiver = Receiver(request.receive, max_upload_bytes)
             try:

@@ -36,7 +36,7 @@ from starlette.types import Receive
 from web3 import Web3
 
 from databright.store.backend import canonical_cid
-from databright.store.blobstore import BlobStore
+from databright.store.blobstore import BlobStore, HashedParts
 from databright.store.errors import BlobTooLarge
 
 FILE_NAME = "uploads.sqlite3"
@@ -114,32 +114,31 @@ class _Aborted(Exception):
     """Raised inside the store's upload when the receiving side failed, so nothing is kept."""
 
 
-async def receive_whole(receive: Receive, size: int) -> list[bytes]:
-    """The pieces of a body of a known, small `size` (at most `SMALL_BODY`), received in the event loop.
+async def receive_whole(receive: Receive, size: int) -> HashedParts:
+    """A body of a known, small `size` (at most `SMALL_BODY`), received and hashed in the event loop.
 
-    Why: a body that fits in one block gains nothing from the streaming path's queue, and its
-    hops between the event loop and a worker thread cost more than hashing a megabyte; such a
-    body is gathered here and stored in one trip to a worker thread (`store_whole`).
+    Why: a body that fits in one block gains nothing from the streaming path's queue, and hops
+    between the event loop and worker threads cost ~0.1 ms each here. Such a body is gathered
+    here, each piece hashed as it arrives (0.15 ms per 256 KiB piece, the interpreter lock
+    released meanwhile), then stored in one trip to a worker thread (`store_whole`), which only
+    has to encrypt and write it.
     """
-    parts: list[bytes] = []
-    got = 0
+    parts = HashedParts()
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientGone()
         chunk: bytes = message.get("body", b"")
-        got += len(chunk)
-        if got > size:  # the HTTP layer enforces Content-Length; this only guards the memory bound
+        if parts.size + len(chunk) > size:  # HTTP framing enforces Content-Length; this guards memory
             raise BlobTooLarge(f"body longer than its Content-Length {size}")
-        if chunk:
-            parts.append(chunk)
+        parts.add(chunk)
         if not message.get("more_body", False):
             return parts
 
 
-def store_whole(store: BlobStore, index: UploadIndex, parts: list[bytes], uploader: str) -> str:
+def store_whole(store: BlobStore, index: UploadIndex, parts: HashedParts, uploader: str) -> str:
     """Stores a body received whole and records its uploader; its CID (runs in a worker thread)."""
-    return store.put_stream(parts, named=lambda cid: index.record(cid, uploader))
+    return store.put_parts(parts, named=lambda cid: index.record(cid, uploader))
 
 
 class Receiver:
