@@ -302,6 +302,11 @@ class BlobStream:
                 raise IntegrityError(f"{self.cid}: content does not match its CID")
         return segment
 
+    @property
+    def finished(self) -> bool:
+        """Whether every segment was given out (or the stream closed): `next` would only stop."""
+        return self._done
+
     def close(self) -> None:
         self._done = True
         self._segments.close()

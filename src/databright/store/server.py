@@ -217,6 +217,9 @@ class _BlobResponse(Response):
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             while segment is not None and not disconnect.done():
+                if self.stream.finished:  # the last segment: no trip to a thread to learn so
+                    await send({"type": "http.response.body", "body": segment, "more_body": False})
+                    return
                 ahead = asyncio.ensure_future(anyio.to_thread.run_sync(next, self.stream, None))
                 await send({"type": "http.response.body", "body": segment, "more_body": True})
                 sent += len(segment)
