@@ -1,11 +1,14 @@
 """The upload path of the store server: streaming a request body into the store, and who uploaded what.
 
 `Receiver` moves an HTTP body into `BlobStore.put_stream` without ever holding it: the event
-loop receives the body and gathers it into `BLOCK`-sized pieces, which go through a queue of
+loop receives the body and gathers its pieces into blocks of at least `BLOCK` bytes (lists of
+the pieces as received, not joined: the store joins them into segments in its own thread, and
+the event loop, the busiest thread of an upload, copies nothing), which go through a queue of
 `QUEUE_BLOCKS` to `put_stream` running in a worker thread. Receiving thus overlaps hashing,
 encryption and writing, a block costs one hop between the loop and the thread (not one per
-64 KiB network read), and an upload that fails half-way (too large, client gone) makes the
-stream raise inside `put_stream`, which then keeps nothing.
+256 KB network read), and an upload that fails half-way (too large, client gone) makes the
+stream raise inside `put_stream`, which then keeps nothing. A small body takes a shorter path
+(`receive_whole`).
 
 `UploadIndex` records the uploader of each blob, the server's only metadata. Why: between its
 upload and its proposal a blob is referenced nowhere on-chain, yet its contributor must be able
@@ -155,7 +158,7 @@ class Receiver:
 
         `named` is `BlobStore.put_stream`'s: called with the CID while the blob is made durable.
         """
-        send, receive = anyio.create_memory_object_stream[bytes](QUEUE_BLOCKS)
+        send, receive = anyio.create_memory_object_stream[list[bytes]](QUEUE_BLOCKS)
         producer = asyncio.get_running_loop().create_task(self._produce(send))
         try:
             return await anyio.to_thread.run_sync(functools.partial(store.put_stream, self._blocks(receive),
@@ -171,7 +174,7 @@ class Receiver:
             if not producer.cancelled():
                 producer.exception()  # retrieved: it was handled above, or is moot after a store error
 
-    async def _produce(self, send: MemoryObjectSendStream[bytes]) -> None:
+    async def _produce(self, send: MemoryObjectSendStream[list[bytes]]) -> None:
         with send:
             try:
                 parts: list[bytes] = []
@@ -188,13 +191,13 @@ class Receiver:
                     parts.append(chunk)
                     pending += len(chunk)
                     if pending >= BLOCK or (self.ended and pending):
-                        await send.send(parts[0] if len(parts) == 1 else b"".join(parts))
+                        await send.send(parts)
                         parts, pending = [], 0
             except BaseException as exc:
                 self.error = exc  # set before `send` closes, so the consumer sees why the stream ended
                 raise
 
-    def _blocks(self, receive: MemoryObjectReceiveStream[bytes]) -> Iterator[bytes]:
+    def _blocks(self, receive: MemoryObjectReceiveStream[list[bytes]]) -> Iterator[bytes]:
         """Runs in the store's worker thread: each block costs one hop into the event loop."""
         while True:
             try:
@@ -203,4 +206,4 @@ class Receiver:
                 if self.error is not None:
                     raise _Aborted() from self.error
                 return
-            yield block
+            yield from block
