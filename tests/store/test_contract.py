@@ -26,6 +26,7 @@ from databright.store import (
     BlobNotFound,
     BlobStore,
     BlobTooLarge,
+    HashedParts,
     IntegrityError,
     LocalBackend,
     MemoryBackend,
@@ -208,6 +209,38 @@ class BlobStoreContract(ABC):
             other.read_to(cid, tmp_path / "out")
         assert not (tmp_path / "out").exists()
 
+    def test_named_runs_with_the_cid_before_put_returns(self, store: BlobStore) -> None:
+        seen: list[str] = []
+        cid = store.put_stream([b"named ", b"blob"], named=seen.append)
+        assert seen == [cid] == [cid_for_bytes(b"named blob")]
+
+        def refuse(cid: str) -> None:
+            raise RuntimeError(f"could not record {cid}")
+
+        with pytest.raises(RuntimeError, match="could not record"):
+            store.put_stream([b"stored anyway"], named=refuse)
+        assert store.get_bytes(cid_for_bytes(b"stored anyway")) == b"stored anyway"  # whole and rightly named
+
+    def test_parts_hashed_as_they_came_store_the_same_blob(self, store: BlobStore) -> None:
+        data = os.urandom(MIB + 12345)
+        parts = HashedParts()
+        for start in range(0, len(data), 100_000):
+            parts.add(data[start : start + 100_000])
+        parts.add(b"")
+        assert parts.size == len(data)
+        cid = store.put_parts(parts, named=lambda c: None)
+        assert cid == cid_for_bytes(data) and store.get_bytes(cid) == data
+        empty = store.put_parts(HashedParts())
+        assert empty == cid_for_bytes(b"") and store.get_bytes(empty) == b""
+        with pytest.raises(TypeError, match="immutable bytes"):
+            parts.add(bytearray(b"could change later"))  # type: ignore[arg-type]
+
+    def test_prefetch_is_only_a_hint(self, store: BlobStore) -> None:
+        cid = store.put_bytes(b"soon read")
+        store.backend.prefetch(cid)
+        store.backend.prefetch(cid_for_bytes(b"not stored"))  # nothing to fetch: no error either
+        assert store.get_bytes(cid) == b"soon read"
+
     # -- tampering -----------------------------------------------------------------------------
 
     @pytest.mark.parametrize("how", TAMPERINGS)
@@ -218,8 +251,9 @@ class BlobStoreContract(ABC):
         rewrite(store.backend, cid, TAMPERINGS[how])
         with pytest.raises(IntegrityError):
             store.get_bytes(cid)
-        with pytest.raises(IntegrityError):
-            [*store.open_stream(cid)]
+        for rehash in (True, False):  # the server reads unhashed: authentication alone must catch it
+            with pytest.raises(IntegrityError):
+                [*store.open_stream(cid, rehash=rehash)]
         dest = tmp_path / "out"
         with pytest.raises(IntegrityError):
             store.read_to(cid, dest)

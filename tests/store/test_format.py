@@ -163,3 +163,28 @@ def test_cid_text_rejects_what_the_reference_rejects() -> None:
     for digest in (b"", bytes(31), bytes(32)):
         with pytest.raises(CidError):
             cid_text(digest)
+
+
+def test_segments_inside_one_immutable_chunk_are_not_copied() -> None:
+    """A segment within one bytes chunk, or a view of one, is handed on as that memory itself."""
+    data = os.urandom(100)
+    for chunk in (data, memoryview(data)):
+        pieces = [*split_segments([chunk], 40)]
+        assert [len(p) for p, _ in pieces] == [40, 40, 20]
+        assert all(isinstance(p, memoryview) and p.obj is data for p, _ in pieces)
+    (whole, last), = split_segments([data], 100)
+    assert whole is data and last
+    mutable = bytearray(data)
+    (copied, _), = split_segments([mutable], 100)
+    mutable[0] ^= 1
+    assert copied == data  # a caller's buffer is copied: changing it later changes nothing
+
+
+def test_freed_memory_is_kept_for_reuse_on_glibc() -> None:
+    import platform
+
+    from databright.store.memory_reuse import keep_freed_memory
+
+    glibc = platform.libc_ver()[0] == "glibc"
+    assert keep_freed_memory() is glibc
+    assert keep_freed_memory() is glibc  # once per process; asking again changes nothing

@@ -11,7 +11,7 @@ not load a web framework or a chain connection.
 """
 
 from databright.store.backend import BlobBackend, StagedBlob, canonical_cid
-from databright.store.blobstore import BlobStore, BlobStream
+from databright.store.blobstore import BlobStore, BlobStream, HashedParts
 from databright.store.errors import (
     AccessDenied,
     BlobNotFound,
@@ -30,6 +30,7 @@ __all__ = [
     "BlobStore",
     "BlobStream",
     "BlobTooLarge",
+    "HashedParts",
     "IntegrityError",
     "LocalBackend",
     "MemoryBackend",

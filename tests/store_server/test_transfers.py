@@ -1,0 +1,119 @@
+"""How blobs travel between `StoreClient` and the server: both upload paths, kept-alive
+connections and their failures, early refusals, and what is left behind when a transfer fails."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from databright.cid import cid_for_bytes
+from databright.store import AccessDenied, BlobNotFound, BlobTooLarge, IntegrityError
+from databright.store import client as client_module
+from databright.store.errors import StoreError
+from databright.store.uploads import SMALL_BODY
+
+from .conftest import MAX_UPLOAD, World, blob_names, temp_files
+
+
+@pytest.mark.parametrize("size", [0, 1, SMALL_BODY, SMALL_BODY + 1, MAX_UPLOAD])
+def test_both_upload_paths_store_the_body_and_record_the_uploader(w: World, tmp_path: Path, size: int) -> None:
+    """Bodies up to SMALL_BODY are hashed as they arrive and stored in one trip; larger ones stream."""
+    content = os.urandom(size)
+    source = tmp_path / "source"
+    source.write_bytes(content)
+    with w.client("stranger") as client:
+        cid = client.upload_file(source)
+        assert cid == cid_for_bytes(content) == client.upload_bytes(content)
+        assert client.get_bytes(cid) == content
+    assert w.policy.uploads.is_uploader(cid, w.accounts["stranger"])
+    assert temp_files(w.store.root / "blobs") == []
+
+
+def _pretend_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Makes the client's check of an idle connection miss that it is dead (a close racing the check)."""
+    monkeypatch.setattr(client_module.select, "select", lambda r, w, x, t: ([], [], []))
+
+
+@pytest.mark.parametrize("transfer", ["upload", "download"])
+def test_a_kept_alive_connection_that_died_is_replaced_once(
+    w: World, monkeypatch: pytest.MonkeyPatch, transfer: str
+) -> None:
+    content = os.urandom(300_000)
+    with w.client("stranger") as client:
+        cid = client.upload_bytes(content)
+        (idle,) = client._idle
+        assert idle.sock is not None
+        idle.sock.shutdown(socket.SHUT_RDWR)  # as if the server had closed it while idle
+        _pretend_alive(monkeypatch)
+        if transfer == "upload":
+            assert client.upload_bytes(content + b"!") == cid_for_bytes(content + b"!")
+        else:
+            assert client.get_bytes(cid) == content
+        assert len(client._idle) == 1 and client._idle[0] is not idle
+
+
+def test_an_idle_connection_the_server_closed_is_not_used(w: World) -> None:
+    with w.client("stranger") as client:
+        client.upload_bytes(b"first")
+        (idle,) = client._idle
+        assert idle.sock is not None
+        idle.sock.shutdown(socket.SHUT_RDWR)
+        client.upload_bytes(b"second")  # the readable (closed) socket is dropped before use
+        assert client._idle and client._idle[0] is not idle
+
+
+def test_a_refusal_sent_before_the_body_is_read_is_reported(w: World) -> None:
+    """The server answers 413 from the Content-Length alone (draining the body so that the answer
+    can be read); the client, which did not ask the limit first here, reports that answer."""
+    before = blob_names(w.store)
+    with w.client("stranger") as client:
+        client._max_upload = 1 << 40  # as if the limit had been lowered since the client asked
+        with pytest.raises(BlobTooLarge, match="413"):
+            client.upload_bytes(os.urandom(MAX_UPLOAD + 1))
+        assert client.upload_bytes(b"still usable") == cid_for_bytes(b"still usable")
+    assert sorted({*before, cid_for_bytes(b"still usable")}) == blob_names(w.store)
+
+
+def test_a_file_that_shrinks_while_it_is_uploaded_keeps_nothing(
+    w: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "CHUNK", 1 << 20)
+    source = tmp_path / "shrinking"
+    source.write_bytes(os.urandom(3 << 20))
+    before = blob_names(w.store)
+
+    def truncate(done: int, total: int) -> None:
+        if done == 1 << 20:
+            os.truncate(source, 1 << 20)
+
+    with w.client("stranger") as client, pytest.raises(StoreError, match="shrank while it was uploaded"):
+        client.upload_file(source, progress=truncate)
+    assert blob_names(w.store) == before and temp_files(w.store.root / "blobs") == []
+
+
+@pytest.mark.parametrize(("kind", "error"), [("validation", AccessDenied), ("deleted", BlobNotFound)])
+def test_a_refused_download_leaves_no_file_behind(w: World, tmp_path: Path, kind: str, error: type[Exception]) -> None:
+    with w.client("stranger") as client:
+        if kind == "deleted":
+            cid = client.upload_bytes(b"uploaded, then lost")
+            w.store.delete(cid)
+        else:
+            cid = w.blobs[kind]
+        with pytest.raises(error):
+            client.download(cid, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_another_blobs_file_under_a_name_is_refused_before_any_byte(w: World, tmp_path: Path) -> None:
+    """The key of a stored blob is bound to its CID: the server's check fails at the header."""
+    with w.client("contributor") as client:
+        good, evil = client.upload_bytes(os.urandom(5000)), client.upload_bytes(os.urandom(5000))
+        blobs = w.store.root / "blobs"
+        (blobs / good).write_bytes((blobs / evil).read_bytes())
+        (tmp_path / "out").write_bytes(b"kept")
+        with pytest.raises(IntegrityError, match="another blob is stored under this name"):
+            client.download(good, tmp_path / "out")
+    assert (tmp_path / "out").read_bytes() == b"kept" and [p.name for p in tmp_path.iterdir()] == ["out"]
