@@ -43,6 +43,7 @@ from rich.table import Table
 
 from databright.config import home
 from databright.store import BlobStore
+from databright.store.memory_reuse import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "store_lib.json"
@@ -216,6 +217,7 @@ def parse_args(description: str | None, prefix: str) -> tuple[argparse.Namespace
 
 
 def main() -> None:
+    keep_freed_memory()  # as every databright process does (the CLI sets it up; see store.memory_reuse)
     args, sizes, work = parse_args(__doc__.splitlines()[0] if __doc__ else None, "bench-store-")
     try:
         reset = reset_peak_rss()
