@@ -201,7 +201,7 @@ def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--serve":
         serve(Path(sys.argv[2]), int(sys.argv[3]))
         return
-    keep_freed_memory()  # as the CLI does: this process is the client a user's `databright data` runs
+    keep_freed_memory()  # as `databright data ...` does: this process is the client a user's CLI runs
     args, sizes, work = parse_args(__doc__.splitlines()[0] if __doc__ else None, "bench-store-server-")
     server = Server(work / "served")
     try:

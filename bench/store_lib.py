@@ -217,7 +217,7 @@ def parse_args(description: str | None, prefix: str) -> tuple[argparse.Namespace
 
 
 def main() -> None:
-    keep_freed_memory()  # as every databright process does (the CLI sets it up; see store.memory_reuse)
+    keep_freed_memory()  # as the processes that move blobs do (`databright data`, the store server)
     args, sizes, work = parse_args(__doc__.splitlines()[0] if __doc__ else None, "bench-store-")
     try:
         reset = reset_peak_rss()

@@ -25,7 +25,6 @@ from databright.cli import (  # noqa: F401 (compute_run adds its commands)
 from databright.cli.common import Options, console, err_console, errors_to_exit
 from databright.market import Market
 from databright.market.units import format_amount, parse_amount
-from databright.store.memory_reuse import keep_freed_memory
 
 app = typer.Typer(
     help="DataBright: a data and compute market where data and hardware earn dividends.",
@@ -54,7 +53,6 @@ def main(
         envvar="DATABRIGHT_STORE",
         help="URL of the store server. Default: a running `databright store serve`, else port 8600.")] = None,
 ) -> None:
-    keep_freed_memory()  # blobs move through this process: reuse freed pages (see memory_reuse)
     ctx.obj = Options(rpc, account, store)
 
 

@@ -9,8 +9,9 @@ mmap to 32 MiB (more than any buffer the store allocates: segments are 1 MiB, up
 4 MiB) and keeps up to 128 MiB of freed memory, so the segments of a transfer land in pages
 the previous ones used. The memory kept is bounded by the process's own peak working set.
 
-Process-wide, so only programs call it (the CLI and the store server), never the library by
-itself. A no-op where the C library is not glibc.
+Process-wide, so only programs call it (the CLI's `data` commands and the store server), never
+the library by itself, nor processes that train or value data (their large, short-lived arrays
+are better given back). A no-op where the C library is not glibc.
 """
 
 from __future__ import annotations
