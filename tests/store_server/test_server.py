@@ -258,7 +258,7 @@ def test_downloads_span_several_buffers_and_reuse_the_connection(
         assert client.get_bytes(cid) == data
         assert client.download(cid, tmp_path / "out") == len(data)
         assert (tmp_path / "out").read_bytes() == data
-        assert len(client._idle) == 1  # one connection, given back after each complete read
-        client._idle[0].sock.close()  # type: ignore[union-attr]  # as if the server had dropped it
+        assert len(client._pool.idle) == 1  # one connection, given back after each complete read
+        client._pool.idle[0].sock.close()  # type: ignore[union-attr]  # as if the server had dropped it
         assert client.get_bytes(cid) == data
-        assert len(client._idle) == 1
+        assert len(client._pool.idle) == 1

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from databright.cid import cid_for_bytes
-from databright.store import AccessDenied, BlobNotFound, BlobTooLarge, IntegrityError
+from databright.store import AccessDenied, BlobNotFound, BlobTooLarge, IntegrityError, connections
 from databright.store import client as client_module
 from databright.store.errors import StoreError
 from databright.store.uploads import SMALL_BODY
@@ -34,7 +34,7 @@ def test_both_upload_paths_store_the_body_and_record_the_uploader(w: World, tmp_
 
 def _pretend_alive(monkeypatch: pytest.MonkeyPatch) -> None:
     """Makes the client's check of an idle connection miss that it is dead (a close racing the check)."""
-    monkeypatch.setattr(client_module.select, "select", lambda r, w, x, t: ([], [], []))
+    monkeypatch.setattr(connections.select, "select", lambda r, w, x, t: ([], [], []))
 
 
 @pytest.mark.parametrize("transfer", ["upload", "download"])
@@ -44,7 +44,7 @@ def test_a_kept_alive_connection_that_died_is_replaced_once(
     content = os.urandom(300_000)
     with w.client("stranger") as client:
         cid = client.upload_bytes(content)
-        (idle,) = client._idle
+        (idle,) = client._pool.idle
         assert idle.sock is not None
         idle.sock.shutdown(socket.SHUT_RDWR)  # as if the server had closed it while idle
         _pretend_alive(monkeypatch)
@@ -52,17 +52,17 @@ def test_a_kept_alive_connection_that_died_is_replaced_once(
             assert client.upload_bytes(content + b"!") == cid_for_bytes(content + b"!")
         else:
             assert client.get_bytes(cid) == content
-        assert len(client._idle) == 1 and client._idle[0] is not idle
+        assert len(client._pool.idle) == 1 and client._pool.idle[0] is not idle
 
 
 def test_an_idle_connection_the_server_closed_is_not_used(w: World) -> None:
     with w.client("stranger") as client:
         client.upload_bytes(b"first")
-        (idle,) = client._idle
+        (idle,) = client._pool.idle
         assert idle.sock is not None
         idle.sock.shutdown(socket.SHUT_RDWR)
         client.upload_bytes(b"second")  # the readable (closed) socket is dropped before use
-        assert client._idle and client._idle[0] is not idle
+        assert client._pool.idle and client._pool.idle[0] is not idle
 
 
 def test_a_refusal_sent_before_the_body_is_read_is_reported(w: World) -> None:

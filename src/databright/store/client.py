@@ -12,21 +12,18 @@ fails its check mid-stream, see `server`) IntegrityError, an unreachable server 
 
 Large transfers go in `CHUNK`-sized pieces, with hashing and file writes overlapped with the
 network (`pipeline.Pipelined`), so the per-chunk cost of Python stays out of the way. Blobs go
-both ways over http.client connections kept alive between calls, an upload's body sent from
-reused buffers and a download's read straight into them (see `_download` for why); the one small
-request (the server's limit) goes through httpx.
+both ways over http.client connections kept alive between calls (`connections`), an upload's
+body sent from reused buffers and a download's read straight into them; the one small request
+(the server's limit) goes through httpx.
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
-import io
 import json
 import os
-import select
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -38,6 +35,7 @@ from eth_account.signers.local import LocalAccount
 from databright.store._fsutil import StreamingWriter, prefetch
 from databright.store.auth import sign_request
 from databright.store.backend import canonical_cid, cid_digest, cid_text
+from databright.store.connections import ConnectionPool, Progress, file_chunks, fill, read_quietly
 from databright.store.errors import (
     AccessDenied,
     BlobNotFound,
@@ -50,7 +48,6 @@ from databright.store.errors import (
 from databright.store.pipeline import Buffer, PipelinedSha256, submit
 
 CHUNK = 4 << 20
-Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
 
 _ERRORS: dict[int, type[StoreError]] = {401: NotAuthenticated, 403: AccessDenied, 404: BlobNotFound, 413: BlobTooLarge}
 
@@ -67,20 +64,15 @@ class StoreClient:
         where = urlsplit(self.url)
         if where.scheme not in ("http", "https") or not where.hostname:
             raise ValueError(f"not a store server URL: {url!r}")
-        self._scheme, self._host, self._port = where.scheme, where.hostname, where.port
-        self._prefix, self._timeout = where.path, timeout
-        self._idle: list[http.client.HTTPConnection] = []  # keep-alive connections for downloads
-        self._idle_lock = threading.Lock()
+        self._prefix = where.path
+        self._pool = ConnectionPool(where.scheme, where.hostname, where.port, timeout)
 
     def __repr__(self) -> str:
         return f"StoreClient({self.url!r}, account={self.signer.address})"
 
     def close(self) -> None:
         self._http.close()
-        with self._idle_lock:
-            idle, self._idle = self._idle, []
-        for connection in idle:
-            connection.close()
+        self._pool.close()
 
     def __enter__(self) -> StoreClient:
         return self
@@ -104,18 +96,18 @@ class StoreClient:
             asked = submit(prefetch, source.fileno())
             try:
                 self._check_size(size)
-                return self._upload(lambda: _file_chunks(source, size, progress), size)
+                return self._upload(lambda: file_chunks(source, size, CHUNK, progress), size)
             finally:
                 asked.result()  # the descriptor stays open until the hint was given
 
     def _upload(self, body: Callable[[], Iterator[Buffer]], size: int) -> str:
-        """Sends one upload with http.client (see `_download` for why not httpx), hashing it on the way.
+        """Sends one upload over a pooled http.client connection (see `connections`), hashing it on the way.
 
         A kept-alive connection the server closed while idle fails before any answer comes back;
         the upload is then sent again, newly signed, on a new connection (once).
         """
         for attempt in range(2):
-            connection, reused = self._connection()
+            connection, reused = self._pool.take()
             digest = PipelinedSha256()
             complete = False
             try:
@@ -127,7 +119,7 @@ class StoreClient:
                     raise self._failure("uploading", exc) from exc
             finally:
                 digest.update.drain()
-                self._release(connection, reuse=complete)
+                self._pool.give_back(connection, reuse=complete)
             if status != 200:
                 _raise_for(status, answer)
             cid, sent = str(json.loads(answer)["cid"]), cid_text(digest.digest())
@@ -155,7 +147,7 @@ class StoreClient:
                     response = connection.getresponse()
                 except (OSError, http.client.HTTPException):
                     raise exc from None
-                return response.status, _read_quietly(response), False
+                return response.status, read_quietly(response), False
             # Hashed in a helper thread after it is sent: while the next chunk goes out, or, for
             # the last one, while the server stores the upload (mostly waiting for its disk).
             # Hashing while sending competed with the server for the CPU at the worst moment.
@@ -219,20 +211,17 @@ class StoreClient:
         is handed to; it must be done with a block when it returns, or the caller passes
         `keep=True`.
 
-        Why http.client and not httpx here: httpx hands a body over in 64 KiB pieces, each one
-        through h11's pure-Python parser, and then they had to be joined again; reading straight
-        into large buffers (`readinto`) took the client's CPU time per 100 MB from ~45 to ~20 ms
-        for the HTTP part alone. The blocks given to `sink` are views of two buffers used in
-        turn, which is safe because the sink is done with a block when it returns and the hash
-        is a `Pipelined` stage, which finishes a block before it accepts the next: the buffer
-        being filled is never still in use. A sink that keeps blocks (`get_bytes`) passes
-        `keep=True` and gets a fresh buffer each time.
+        The blocks handed to the sink are views of two buffers used in turn (see `connections`
+        for why http.client), which is safe because the sink is done with a block when it
+        returns and the hash is a `Pipelined` stage, which finishes a block before it accepts
+        the next: the buffer being filled is never still in use. A sink that keeps blocks
+        (`get_bytes`) passes `keep=True` and gets a fresh buffer each time.
         """
         name = canonical_cid(cid)
         path = f"/blobs/{name}"
         digest = PipelinedSha256()
         done, total = 0, -1
-        connection, reused = self._connection()
+        connection, reused = self._pool.take()
         complete = False
         try:
             try:
@@ -244,7 +233,7 @@ class StoreClient:
                     return self._download(cid, open_sink, progress, keep=keep)
                 raise self._failure(f"reading {name}", exc) from exc
             if response.status != 200:
-                _raise_for(response.status, _read_quietly(response), response.reason)
+                _raise_for(response.status, read_quietly(response), response.reason)
             total = int(response.getheader("content-length") or -1)
             sink = open_sink()
             buffers: list[bytearray] = []
@@ -260,7 +249,7 @@ class StoreClient:
                 else:
                     buffer = buffers[slot]
                 try:
-                    got = _fill(response, buffer, want)
+                    got = fill(response, buffer, want)
                 except (OSError, http.client.HTTPException) as exc:
                     raise self._failure(f"reading {name}", exc) from exc
                 if got:
@@ -275,42 +264,13 @@ class StoreClient:
             complete = done == total and not response.will_close
         finally:
             digest.update.drain()
-            self._release(connection, reuse=complete)
+            self._pool.give_back(connection, reuse=complete)
         if 0 <= total != done:  # the server aborts a read that fails its check mid-stream (see `server`)
             raise IntegrityError(f"{name}: the server stopped sending after {done} of {total} bytes, as it does "
                                  "when the blob fails its integrity check mid-read (or the connection broke)")
         if digest.digest() != cid_digest(name):
             raise IntegrityError(f"{name}: the data received does not match its CID")
         return done
-
-    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
-        """An idle keep-alive connection for one transfer, else a new one; and whether it is reused.
-
-        http.client connections are not thread-safe, so each transfer takes one for itself and
-        gives it back only after reading a whole answer (as httpx's pool does for the other calls):
-        a new connection costs a TCP handshake, ~1 ms on a busy machine, a tenth of a 1 MB read.
-        One the server has closed meanwhile reads as ready (end of stream) and is dropped here; the
-        callers still retry once, for a close that comes in between.
-        """
-        while True:
-            with self._idle_lock:
-                if not self._idle:
-                    break
-                connection = self._idle.pop()
-            sock = connection.sock
-            if sock is not None and sock.fileno() >= 0 and not select.select([sock], [], [], 0)[0]:
-                return connection, True
-            connection.close()
-        kind = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
-        return kind(self._host, self._port, timeout=self._timeout), False
-
-    def _release(self, connection: http.client.HTTPConnection, *, reuse: bool) -> None:
-        if reuse:
-            with self._idle_lock:
-                if len(self._idle) < 4:
-                    self._idle.append(connection)
-                    return
-        connection.close()
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -341,49 +301,3 @@ def _raise_for(status: int, body: bytes, phrase: str = "") -> NoReturn:
         raise IntegrityError(reason)
     kind = StoreUnavailable if status == 503 else _ERRORS.get(status, StoreError)
     raise kind(f"store server refused ({status}): {reason}")
-
-
-def _read_quietly(response: http.client.HTTPResponse) -> bytes:
-    """A refusal's body (small JSON); empty if the connection broke while reading it."""
-    try:
-        return response.read(1 << 20)
-    except (OSError, http.client.HTTPException):
-        return b""
-
-
-def _fill(response: http.client.HTTPResponse, buffer: bytearray, want: int) -> int:
-    """Reads into `buffer` until it holds `want` bytes or the body ends; how many it holds."""
-    view = memoryview(buffer)[:want]
-    got = 0
-    while got < want:
-        n = response.readinto(view[got:])
-        if not n:
-            break
-        got += n
-    return got
-
-
-def _file_chunks(source: io.FileIO, size: int, progress: Progress | None) -> Iterator[Buffer]:
-    """The file from its start in CHUNK blocks, read into two buffers used in turn.
-
-    Safe because `StoreClient._post` sends a block and hands it to its hash (a Pipelined stage,
-    which finishes a block before it takes the next) before asking for the next one, so the
-    buffer being refilled was hashed already. Starting from 0 each time lets an upload be sent again on a new
-    connection.
-    """
-    source.seek(0)
-    done = 0
-    buffers = [bytearray(min(CHUNK, size)) for _ in range(2 if size > CHUNK else 1)]
-    while done < size:
-        buffer = buffers[done // CHUNK % len(buffers)]
-        try:
-            got = source.readinto(buffer)
-        except OSError as exc:
-            raise StoreError(f"reading {getattr(source, 'name', 'the file')} failed: {exc}") from exc
-        if not got:
-            raise StoreError(f"{getattr(source, 'name', 'the file')} shrank while it was uploaded "
-                             f"({done} of {size} bytes)")
-        yield memoryview(buffer)[:got] if got < len(buffer) else buffer
-        done += got
-        if progress is not None:
-            progress(done, size)
