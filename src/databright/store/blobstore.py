@@ -2,8 +2,9 @@
 
 A blob is named by the CID of its plaintext (CIDv1, raw, sha2-256), so a name is a promise about
 the content and the store keeps it: uploads are hashed while they are encrypted and published
-under the resulting CID only at the end, and downloads are decrypted and hashed on the fly and
-fail with IntegrityError rather than hand out bytes that do not match the name.
+under the resulting CID only at the end (their data key bound to it, see `crypto`), and
+downloads are decrypted, authenticated and hashed on the fly and fail with IntegrityError rather
+than hand out bytes that do not match the name.
 
 Memory stays flat whatever the blob size: data moves one segment (1 MiB by default) at a time.
 The read APIs differ in when they release data, so that no caller can take a bad blob for a
@@ -17,7 +18,9 @@ good one by accident:
   it comes from this store's master key and is in its place), but whether the blob as a whole
   matches its CID is known only at the end. It withholds the final segment until the hash has
   been checked and raises IntegrityError instead, so a consumer that reads to the end never
-  finishes on a mismatch; one that acts on early segments must be ready to roll back.
+  finishes on a mismatch; one that acts on early segments must be ready to roll back. With
+  `rehash=False` (the server, whose clients hash what they get) a format-2 blob is checked by
+  its CID-bound key alone: another blob under this name fails at the header, before any segment.
 """
 
 from __future__ import annotations
