@@ -51,9 +51,10 @@ from _report import emit  # bench/ is on sys.path when a script runs
 from eth_account import Account
 from rich.console import Console
 from rich.table import Table
-from store_lib import cold, human, parse_args, write_file
+from store_lib import cold, copy_fsync, human, parse_args, write_file
 
 from databright.store import BlobStore
+from databright.store._fsutil import fsync_dir
 from databright.store.client import StoreClient
 from databright.store.memory_reuse import keep_freed_memory
 
@@ -120,13 +121,8 @@ BASELINES = ("durable copy", "copyfile", "cp")
 
 def durable_copy(src: Path, dst: Path) -> None:
     """A copy that is on the disk when this returns: the data, and the new name in its folder."""
-    shutil.copyfile(src, dst)
-    for target, flags in ((dst, os.O_RDONLY), (dst.parent, os.O_RDONLY | os.O_DIRECTORY)):
-        fd = os.open(target, flags)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    copy_fsync(src, dst)
+    fsync_dir(dst.parent)
 
 
 def bench_size(work: Path, size: int, server: Server, client: StoreClient) -> list[dict[str, Any]]:

@@ -188,16 +188,15 @@ class StoreClient:
             return StreamingWriter(fd).write
 
         try:
-            size = self._download(cid, open_temp, progress)
-            fd, name = temp[0]
-            os.fsync(fd)  # the name will promise verified content: make the content durable first
-            os.close(fd)
-            temp[0] = (-1, name)
-            os.replace(name, dest)
-        except BaseException:
-            for fd, name in temp:
-                if fd >= 0:
+            try:
+                size = self._download(cid, open_temp, progress)
+                os.fsync(temp[0][0])  # the name will promise verified content: make the content durable first
+            finally:
+                for fd, _ in temp:
                     os.close(fd)
+            os.replace(temp[0][1], dest)
+        except BaseException:
+            for _, name in temp:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(name)
             raise
