@@ -204,10 +204,11 @@ def print_table(results: list[dict[str, Any]], meta: dict[str, Any]) -> None:
     )
 
 
-def parse_args(description: str | None, prefix: str) -> tuple[argparse.Namespace, list[int], Path]:
-    """The options both store benches take; returns them, the sizes in bytes and a fresh work folder."""
+def parse_args(description: str | None, prefix: str,
+               sizes: str = "1MB,100MB,2GB") -> tuple[argparse.Namespace, list[int], Path]:
+    """The options the store benches take; returns them, the sizes in bytes and a fresh work folder."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--sizes", default="1MB,100MB,2GB", help="comma-separated sizes (default 1MB,100MB,2GB)")
+    parser.add_argument("--sizes", default=sizes, help=f"comma-separated sizes (default {sizes})")
     parser.add_argument("--dir", type=Path, default=None, help="where to put the temp files (default DATABRIGHT_HOME)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = parser.parse_args()

@@ -13,6 +13,7 @@ import pytest
 from databright.cid import cid_for_bytes
 from databright.store import AccessDenied, BlobNotFound, BlobTooLarge, IntegrityError, connections
 from databright.store import client as client_module
+from databright.store import server as server_module
 from databright.store.errors import StoreError
 from databright.store.uploads import SMALL_BODY
 
@@ -122,3 +123,57 @@ def test_another_blobs_file_under_a_name_is_refused_before_any_byte(w: World, tm
         with pytest.raises(IntegrityError, match="another blob is stored under this name"):
             client.download(good, tmp_path / "out")
     assert (tmp_path / "out").read_bytes() == b"kept" and [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+@pytest.mark.parametrize("size", [1, 300_000, (2 << 20) + 7])
+def test_a_whole_body_that_is_not_the_blob_is_refused_and_leaves_the_destination(
+    w: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """A server that sends every byte but not the right ones (here: one flipped in the first
+    segment) is caught by the client's own hash: the temp file was made durable meanwhile
+    (`settle`), and is removed; the destination keeps what it had."""
+    real = server_module._check_and_open
+
+    def lying(*args: object) -> object:
+        decision, opened = real(*args)  # type: ignore[arg-type]
+        if opened is not None:
+            stream, first, size = opened
+            assert first is not None
+            opened = (stream, bytes([first[0] ^ 1]) + first[1:], size)
+        return decision, opened
+
+    content = os.urandom(size)
+    with w.client("stranger") as client:
+        cid = client.upload_bytes(content)
+        monkeypatch.setattr(server_module, "_check_and_open", lying)
+        (tmp_path / "out").write_bytes(b"kept")
+        with pytest.raises(IntegrityError, match="does not match its CID"):
+            client.download(cid, tmp_path / "out")
+        with pytest.raises(IntegrityError, match="does not match its CID"):
+            client.get_bytes(cid)
+        monkeypatch.setattr(server_module, "_check_and_open", real)
+        assert client.download(cid, tmp_path / "out") == size  # the connection was kept usable
+    assert (tmp_path / "out").read_bytes() == content
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_failing_settle_leaves_no_file_and_lets_the_hash_finish(
+    w: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If making the temp file durable fails (a full disk, say), the download fails with it and
+    removes the temp file; the next download works."""
+    content = os.urandom(3 << 20)
+    with w.client("stranger") as client:
+        cid = client.upload_bytes(content)
+        real_fsync = os.fsync
+
+        def failing_fsync(fd: int) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(client_module.os, "fsync", failing_fsync)
+        with pytest.raises(OSError, match="No space left"):
+            client.download(cid, tmp_path / "out")
+        assert list(tmp_path.iterdir()) == []
+        monkeypatch.setattr(client_module.os, "fsync", real_fsync)
+        assert client.download(cid, tmp_path / "out") == len(content)
+    assert (tmp_path / "out").read_bytes() == content

@@ -78,15 +78,26 @@ def fsync_dir(folder: Path) -> None:
 
 
 PREFETCH_BYTES = 4 << 20
+PREFETCH_PIECE = 128 << 10
 
 
-def prefetch(fd: int, size: int = PREFETCH_BYTES) -> None:
+def prefetch(fd: int, size: int = PREFETCH_BYTES, *, piece: int | None = None) -> None:
     """Asks the kernel to start reading the first `size` bytes of a file into the page cache.
 
-    Why: a blob's first read from a cold disk costs ~1.2 ms per MB here, and a request has other
-    work to do before its first read (checking a signature and rights, signing and sending
+    Why: a blob's first read from a cold disk costs ~1-1.4 ms per MB here, and a request has
+    other work to do before its first read (checking a signature and rights, signing and sending
     headers). Started early, the disk works meanwhile; readahead then keeps ahead of the rest.
     Only the start: asking for a whole 2 GB file would evict everyone else's cache.
+
+    With `piece`, the range is asked in pieces of that size: each becomes a request of its own
+    and the disk serves several at once, so a cold file is in memory 7-13 % sooner here with
+    128-256 KiB pieces than asked as one range (bench/disk_hints.py: 1 MB 1.27 -> 1.12-1.18 ms,
+    4 MB 5.1 -> 4.5 ms). But each hint costs time to ask (one MB: ~0.17 ms as one range, ~0.21 ms
+    in 128 KiB pieces), so only a caller that asks from a helper thread splits.
     """
-    if hasattr(os, "posix_fadvise"):
-        os.posix_fadvise(fd, 0, size, os.POSIX_FADV_WILLNEED)
+    if not hasattr(os, "posix_fadvise"):
+        return
+    end = min(size, os.fstat(fd).st_size)
+    step = piece or end or 1
+    for start in range(0, end, step):
+        os.posix_fadvise(fd, start, min(step, end - start), os.POSIX_FADV_WILLNEED)
