@@ -235,6 +235,39 @@ class BlobStoreContract(ABC):
         with pytest.raises(TypeError, match="immutable bytes"):
             parts.add(bytearray(b"could change later"))  # type: ignore[arg-type]
 
+    @pytest.mark.parametrize("size", [0, 1, MIB - 1, MIB, 3 * MIB + 12345])
+    def test_blocks_of_pieces_store_the_same_blob(self, store: BlobStore, size: int) -> None:
+        """The server's large-upload path: pieces cut anywhere, grouped in blocks of any length."""
+        data = os.urandom(size)
+        pieces = [data[i : i + 100_000] for i in range(0, size, 100_000)]
+        blocks = [pieces[i : i + 7] for i in range(0, len(pieces), 7)] + [[], [b""]]
+        seen: list[str] = []
+        cid = store.put_blocks(iter(blocks), size, named=seen.append)
+        assert cid == cid_for_bytes(data) and seen == [cid] and store.get_bytes(cid) == data
+
+    @pytest.mark.parametrize(("announced", "error", "match"), [
+        (MIB, BlobTooLarge, "longer than the"),
+        (MIB + 2, StoreError, "ended after"),
+    ])
+    def test_blocks_that_do_not_make_the_announced_size_keep_nothing(
+        self, store: BlobStore, announced: int, error: type[Exception], match: str
+    ) -> None:
+        data = os.urandom(MIB + 1)
+        before = sorted(store.list())
+        with pytest.raises(error, match=match):
+            store.put_blocks([[data[:MIB]], [data[MIB:]]], announced)
+        assert sorted(store.list()) == before and not store.exists(cid_for_bytes(data))
+
+    def test_a_failing_stream_of_blocks_keeps_nothing(self, store: BlobStore) -> None:
+        def blocks() -> Iterator[list[bytes]]:
+            yield [os.urandom(MIB), os.urandom(1000)]
+            raise ConnectionResetError("the uploader went away")
+
+        before = sorted(store.list())
+        with pytest.raises(ConnectionResetError):
+            store.put_blocks(blocks(), 3 * MIB)
+        assert sorted(store.list()) == before
+
     def test_prefetch_is_only_a_hint(self, store: BlobStore) -> None:
         cid = store.put_bytes(b"soon read")
         store.backend.prefetch(cid)

@@ -40,6 +40,7 @@ from collections.abc import Generator, Iterable, Iterator
 from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import AEADEncryptionContext, Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from databright.store._fsutil import read_exact
@@ -100,6 +101,65 @@ class Sealer:
         self._index += 1
         self._finished = last
         return sealed
+
+    def seal_pieces(self, pieces: Iterable[Chunk], total: int) -> Generator[memoryview]:
+        """The stored form of a whole blob of `total` bytes, given in pieces of any sizes.
+
+        Byte for byte what `seal` gives segment by segment, but each piece is encrypted as it
+        comes (GCM is a stream cipher with its tag at the end), so no segment is ever gathered:
+        the store server seals an upload in the pieces the network handed over, and gathering
+        them into segments was a copy of every uploaded byte. Why the total is needed up front:
+        a segment's associated data says whether it is the last, before its first byte is
+        encrypted. Pieces adding up to more or less than `total` raise ValueError, after which
+        nothing sealed may be kept.
+
+        Everything is encrypted into one buffer, reused: each view yielded is valid only until
+        the next is asked for (the store writes it in between). A segment's tag comes right
+        after its last bytes, in the same view.
+        """
+        if self._index or self._finished:
+            raise RuntimeError("seal_pieces seals a whole blob, from its first segment")
+        if total < 0:
+            raise ValueError("a blob's size is never negative")
+        final = max(0, -(-total // self.segment_size) - 1)  # index of the last segment (0 for the empty blob)
+        if final >= MAX_SEGMENTS:
+            raise BlobTooLarge(f"a blob may have at most {MAX_SEGMENTS} segments")
+        encryptor = self._segment_encryptor(0, final)
+        room = min(self.segment_size, total)  # bytes the current segment still takes
+        done = 0
+        out = bytearray(TAG_BYTES)
+        for piece in pieces:
+            view = memoryview(piece).cast("B")
+            if done + len(view) > total:
+                raise ValueError(f"the pieces add up to more than the {total} bytes announced")
+            done += len(view)
+            while view:
+                take = min(room, len(view))
+                if len(out) < take + 2 * TAG_BYTES:  # update_into wants a block's slack; then the tag
+                    out = bytearray(take + 2 * TAG_BYTES)
+                n = encryptor.update_into(view[:take], out)
+                view, room = view[take:], room - take
+                if room == 0 and self._index < final:
+                    encryptor.finalize()
+                    out[n : n + TAG_BYTES] = encryptor.tag
+                    n += TAG_BYTES
+                    self._index += 1
+                    encryptor = self._segment_encryptor(self._index, final)
+                    room = min(self.segment_size, total - self._index * self.segment_size)
+                yield memoryview(out)[:n]
+        if done != total:
+            raise ValueError(f"the pieces add up to {done} bytes, not the {total} announced")
+        encryptor.finalize()
+        self._index += 1
+        self._finished = True
+        yield memoryview(encryptor.tag)
+
+    def _segment_encryptor(self, index: int, final: int) -> AEADEncryptionContext:
+        """An incremental AES-GCM encryptor for segment `index`, with `seal`'s nonce and associated data."""
+        nonce = self._prefix + index.to_bytes(4, "big")
+        encryptor = Cipher(algorithms.AES(self._data_key), modes.GCM(nonce)).encryptor()
+        encryptor.authenticate_additional_data(_AAD.pack(index, index == final))
+        return encryptor
 
 
 def _key_aad(fields: bytes, digest: bytes) -> bytes:

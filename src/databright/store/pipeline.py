@@ -21,7 +21,7 @@ import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
@@ -99,4 +99,42 @@ class PipelinedSha256:
     def digest(self) -> bytes:
         """The digest of everything passed so far (waits for the segment in flight)."""
         self.update.wait()
+        return self._hash.digest()
+
+
+class PipelinedBlockSha256:
+    """Like `PipelinedSha256`, for blocks given as lists of pieces: one trip to a thread per block.
+
+    The store server hands an upload over in blocks of the pieces the network gave it (~256 KB
+    each, see `uploads.Receiver`); hashing them a block at a time costs one hand-over per block
+    instead of one per piece. The pieces must be immutable (bytes).
+    """
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._pending: Future[None] | None = None
+
+    def update(self, block: Sequence[bytes]) -> None:
+        """Hashes `block` after the one before it, returning at once (waits only for that one)."""
+        self.wait()
+        self._pending = _executor().submit(self._hash_all, block)
+
+    def _hash_all(self, block: Sequence[bytes]) -> None:
+        for piece in block:
+            self._hash.update(piece)
+
+    def wait(self) -> None:
+        """Returns once the block in flight is hashed, raising what hashing it raised."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def drain(self) -> None:
+        """Like `wait`, ignoring errors: for cleanup when something else already failed."""
+        with contextlib.suppress(Exception):
+            self.wait()
+
+    def digest(self) -> bytes:
+        """The digest of every block passed so far (waits for the one in flight)."""
+        self.wait()
         return self._hash.digest()

@@ -116,7 +116,8 @@ def create_app(
         else:
             receiver = Receiver(request.receive, max_upload_bytes)
             try:
-                cid = await receiver.into(store, named=lambda cid: index.record(cid, who))
+                cid = await receiver.into(store, named=lambda cid: index.record(cid, who),
+                                          size=int(declared) if declared.isdigit() else None)
             except BlobTooLarge:
                 if not receiver.ended:
                     await _drain(request.receive)

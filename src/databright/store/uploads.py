@@ -1,14 +1,14 @@
 """The upload path of the store server: streaming a request body into the store, and who uploaded what.
 
-`Receiver` moves an HTTP body into `BlobStore.put_stream` without ever holding it: the event
-loop receives the body and gathers its pieces into blocks of at least `BLOCK` bytes (lists of
-the pieces as received, not joined: the store joins them into segments in its own thread, and
-the event loop, the busiest thread of an upload, copies nothing), which go through a queue of
-`QUEUE_BLOCKS` to `put_stream` running in a worker thread. Receiving thus overlaps hashing,
-encryption and writing, a block costs one hop between the loop and the thread (not one per
-256 KB network read), and an upload that fails half-way (too large, client gone) makes the
-stream raise inside `put_stream`, which then keeps nothing. A small body takes a shorter path
-(`receive_whole`).
+`Receiver` moves an HTTP body into `BlobStore.put_blocks` (`put_stream` if its length is not
+announced) without ever holding it: the event loop receives the body and gathers its pieces
+into blocks of at least `BLOCK` bytes (lists of the pieces as received, never joined: the store
+seals them as they are, and the event loop, the busiest thread of an upload, copies nothing),
+which go through a queue of `QUEUE_BLOCKS` to the store running in a worker thread. Receiving
+thus overlaps hashing, encryption and writing, a block costs one hop between the loop and the
+thread (not one per 256 KB network read), and an upload that fails half-way (too large, client
+gone) makes the blocks raise inside the store, which then keeps nothing. A small body takes a
+shorter path (`receive_whole`).
 
 `UploadIndex` records the uploader of each blob, the server's only metadata. Why: between its
 upload and its proposal a blob is referenced nowhere on-chain, yet its contributor must be able
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import sqlite3
 import threading
 import time
@@ -153,16 +154,23 @@ class Receiver:
         self.ended = False  # the whole body was received
         self.error: BaseException | None = None
 
-    async def into(self, store: BlobStore, named: Callable[[str], object] | None = None) -> str:
+    async def into(self, store: BlobStore, named: Callable[[str], object] | None = None,
+                   size: int | None = None) -> str:
         """Stores the body; its CID. Raises BlobTooLarge or ClientGone with nothing kept.
 
         `named` is `BlobStore.put_stream`'s: called with the CID while the blob is made durable.
+        With the body's `size` (its Content-Length) the blocks go to `BlobStore.put_blocks`,
+        which seals the pieces as received; without it, to `put_stream`, which gathers segments.
         """
         send, receive = anyio.create_memory_object_stream[list[bytes]](QUEUE_BLOCKS)
         producer = asyncio.get_running_loop().create_task(self._produce(send))
+        blocks = self._blocks(receive)
+        if size is None:
+            put = functools.partial(store.put_stream, itertools.chain.from_iterable(blocks), named=named)
+        else:
+            put = functools.partial(store.put_blocks, blocks, size, named=named)
         try:
-            return await anyio.to_thread.run_sync(functools.partial(store.put_stream, self._blocks(receive),
-                                                                    named=named))
+            return await anyio.to_thread.run_sync(put)
         except _Aborted:
             assert self.error is not None
             raise self.error from None
@@ -197,7 +205,7 @@ class Receiver:
                 self.error = exc  # set before `send` closes, so the consumer sees why the stream ended
                 raise
 
-    def _blocks(self, receive: MemoryObjectReceiveStream[list[bytes]]) -> Iterator[bytes]:
+    def _blocks(self, receive: MemoryObjectReceiveStream[list[bytes]]) -> Iterator[list[bytes]]:
         """Runs in the store's worker thread: each block costs one hop into the event loop."""
         while True:
             try:
@@ -206,4 +214,4 @@ class Receiver:
                 if self.error is not None:
                     raise _Aborted() from self.error
                 return
-            yield from block
+            yield block
