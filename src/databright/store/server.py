@@ -43,6 +43,7 @@ from starlette.types import Receive, Scope, Send
 
 from databright.errors import ChainError, CidError, DataBrightError
 from databright.market.client import Market
+from databright.store import http_protocol
 from databright.store.access import AccessPolicy, ChainAccessPolicy, CoordinatorRegistry, Decision
 from databright.store.auth import Verifier
 from databright.store.backend import canonical_cid
@@ -266,7 +267,7 @@ class ServerThread:
         sock.bind((self.host, self.requested_port))
         self._socket, self.port = sock, int(sock.getsockname()[1])
         config = uvicorn.Config(self.app, log_level=self.log_level, access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=5)
+                                timeout_graceful_shutdown=5, http=http_protocol.protocol())
         server = self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
                                         name=f"databright-store-{self.port}")
@@ -293,7 +294,8 @@ def serve(host: str, port: int, store: BlobStore, policy: AccessPolicy,
     """Serves until interrupted (Ctrl-C / SIGTERM stop it cleanly)."""
     keep_freed_memory()
     app = create_app(store, policy, max_upload_bytes)
-    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)).run()
+    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
+                                  http=http_protocol.protocol())).run()
 
 
 def run_server(market: Market, *, host: str = "127.0.0.1", port: int = 8600, root: Path | None = None,
