@@ -177,3 +177,12 @@ def test_a_failing_settle_leaves_no_file_and_lets_the_hash_finish(
         monkeypatch.setattr(client_module.os, "fsync", real_fsync)
         assert client.download(cid, tmp_path / "out") == len(content)
     assert (tmp_path / "out").read_bytes() == content
+
+
+def test_connections_send_each_write_at_once(w: World) -> None:
+    """TCP_NODELAY on the client's side too: the end of a body never waits for an acknowledgement."""
+    with w.client("stranger") as client:
+        client.upload_bytes(os.urandom(100_000))
+        (idle,) = client._pool.idle
+        assert idle.sock is not None
+        assert idle.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
