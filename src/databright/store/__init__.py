@@ -11,7 +11,8 @@ not load a web framework or a chain connection.
 """
 
 from databright.store.backend import BlobBackend, StagedBlob, canonical_cid
-from databright.store.blobstore import BlobStore, BlobStream, HashedParts
+from databright.store.blobstore import BlobStore, HashedParts
+from databright.store.blobstream import BlobStream
 from databright.store.errors import (
     AccessDenied,
     BlobNotFound,

@@ -31,12 +31,12 @@ import os
 import tempfile
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import BinaryIO, Protocol, Self, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from databright.config import home
 from databright.store._fsutil import StreamingWriter, read_exact
 from databright.store.backend import BlobBackend, Chunk, StagedBlob, canonical_cid, cid_digest, cid_text
+from databright.store.blobstream import BlobStream
 from databright.store.crypto import (
     DEFAULT_SEGMENT_SIZE,
     HEADER_BYTES,
@@ -46,7 +46,7 @@ from databright.store.crypto import (
     plaintext_size,
     split_segments,
 )
-from databright.store.errors import BlobTooLarge, IntegrityError, StoreError
+from databright.store.errors import BlobTooLarge, StoreError
 from databright.store.keys import load_or_create
 from databright.store.local import LocalBackend
 from databright.store.pipeline import Pipelined, PipelinedBlockSha256, PipelinedSha256, submit
@@ -327,56 +327,6 @@ class HashedParts:
 
     def digest(self) -> bytes:
         return self._hash.digest()
-
-
-class BlobStream:
-    """Verified plaintext segments of one blob; closes the backend stream when done."""
-
-    def __init__(self, cid: str, stream: BinaryIO, opener: Opener, *, rehash: bool = True) -> None:
-        self.cid = cid
-        self.segment_size = opener.segment_size
-        self._stream = stream
-        self._segments = opener.read_segments(stream)
-        self._expected = cid_digest(cid)
-        self._digest = PipelinedSha256() if rehash else None
-        self._done = False
-
-    def __iter__(self) -> Self:
-        return self
-
-    def __next__(self) -> bytes:
-        if self._done:
-            raise StopIteration
-        try:
-            segment, last = next(self._segments)
-        except BaseException:  # IntegrityError, I/O errors, and a (never expected) early end alike
-            self.close()
-            raise
-        if self._digest is not None:
-            self._digest.update(segment)
-        if last:
-            self.close()
-            if self._digest is not None and self._digest.digest() != self._expected:
-                raise IntegrityError(f"{self.cid}: content does not match its CID")
-        return segment
-
-    @property
-    def finished(self) -> bool:
-        """Whether every segment was given out (or the stream closed): `next` would only stop."""
-        return self._done
-
-    def close(self) -> None:
-        self._done = True
-        self._segments.close()
-        self._stream.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def _chunks(source: Iterable[Chunk] | Readable, size: int) -> Iterable[Chunk]:

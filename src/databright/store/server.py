@@ -10,7 +10,7 @@ access_denied (see `access`), 404 not_found, 413 too_large, 500 integrity / stor
 chain_unavailable (rights cannot be checked, so nothing is read).
 
 Memory stays flat whatever the blob size, because nothing is ever held whole. An upload is
-received in the event loop and handed in large blocks to `BlobStore.put_stream` in a worker
+received in the event loop and handed in large blocks to `BlobStore.put_blocks` in a worker
 thread (`uploads.Receiver`), so receiving overlaps hashing, encryption and writing. A download
 reads the next segment in a thread while the current one is sent.
 
@@ -47,7 +47,8 @@ from databright.store import http_protocol
 from databright.store.access import AccessPolicy, ChainAccessPolicy, CoordinatorRegistry, Decision
 from databright.store.auth import Verifier
 from databright.store.backend import canonical_cid
-from databright.store.blobstore import BlobStore, BlobStream
+from databright.store.blobstore import BlobStore
+from databright.store.blobstream import BlobStream
 from databright.store.crypto import plaintext_size
 from databright.store.errors import BlobNotFound, BlobTooLarge, IntegrityError, NotAuthenticated, StoreError
 from databright.store.memory_reuse import keep_freed_memory

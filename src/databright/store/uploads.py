@@ -146,7 +146,7 @@ def store_whole(store: BlobStore, index: UploadIndex, parts: HashedParts, upload
 
 
 class Receiver:
-    """Moves one request body into `BlobStore.put_stream` (see the module docstring)."""
+    """Moves one request body into `BlobStore.put_blocks` or `put_stream` (see the module docstring)."""
 
     def __init__(self, receive: Receive, limit: int) -> None:
         self.receive, self.limit = receive, limit
