@@ -8,6 +8,7 @@ import socket
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from databright.cid import cid_for_bytes
@@ -186,3 +187,21 @@ def test_connections_send_each_write_at_once(w: World) -> None:
         (idle,) = client._pool.idle
         assert idle.sock is not None
         assert idle.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+def test_a_read_starts_the_disk_before_its_checks_and_a_bad_name_does_not(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The prefetch comes before routing and the signature check (it only warms the cache), so
+    even a refused read asks for its blob; a path that is no CID asks for nothing."""
+    asked: list[str] = []
+    monkeypatch.setattr(w.store.backend, "prefetch", asked.append)
+    cid = w.blobs["validation"]
+    unsigned = httpx.get(f"{w.url}/blobs/{cid}", timeout=10)
+    assert unsigned.status_code == 401 and asked == [cid]
+    bad = httpx.get(f"{w.url}/blobs/not-a-cid", timeout=10)
+    assert bad.status_code == 400 and bad.json()["error"] == "bad_cid" and asked == [cid]
+    with w.client("contributor") as client:
+        mine = client.upload_bytes(b"read back by its uploader")
+        assert client.get_bytes(mine) == b"read back by its uploader"
+    assert asked == [cid, mine]

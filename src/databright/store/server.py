@@ -26,6 +26,7 @@ both cases, and the server logs the failure.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -39,7 +40,7 @@ import anyio.to_thread
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from databright.errors import ChainError, CidError, DataBrightError
 from databright.market.client import Market
@@ -137,10 +138,6 @@ def create_app(
             name = canonical_cid(cid)
         except CidError as exc:
             return refusal(400, "bad_cid", str(exc), op="read", client=_peer(request))
-        # The disk starts on the blob while the signature and rights are checked. Before them on
-        # purpose, so that it overlaps them: it only warms the page cache (nothing is sent before
-        # the checks pass), at most once per blob while it stays cached.
-        store.backend.prefetch(name)
         try:
             who = verifier.verify("GET", request.url.path, cid, request.headers)
         except NotAuthenticated as exc:
@@ -157,6 +154,7 @@ def create_app(
         log.info("read %s (%d bytes) by %s: %s", name, size, who, decision.reason)
         return _BlobResponse(stream, first, size)
 
+    app.add_middleware(_Prefetch, store=store)
     app.router.add_route("/blobs", upload, methods=["POST"])
     app.router.add_route("/blobs/{cid}", download, methods=["GET"])
 
@@ -189,6 +187,25 @@ def _check_and_open(
     except BaseException:
         stream.close()
         raise
+
+
+class _Prefetch:
+    """Starts the disk on a blob as soon as a read of it arrives, before routing.
+
+    Why: the disk is a read's longest wait (~1-1.4 ms for a cold MB here), and everything before
+    it (routing, the signature, the rights) can overlap it. Before the checks on purpose: it only
+    warms the page cache (nothing is sent before they pass), at most once per blob while it stays
+    cached; and before routing, which costs ~0.1 ms of its own.
+    """
+
+    def __init__(self, app: ASGIApp, store: BlobStore) -> None:
+        self.app, self.store = app, store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].startswith("/blobs/"):
+            with contextlib.suppress(CidError):  # the route refuses it
+                self.store.backend.prefetch(canonical_cid(scope["path"][len("/blobs/") :]))
+        await self.app(scope, receive, send)
 
 
 async def _drain(receive: Receive) -> None:
