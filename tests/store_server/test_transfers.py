@@ -205,3 +205,28 @@ def test_a_read_starts_the_disk_before_its_checks_and_a_bad_name_does_not(
         mine = client.upload_bytes(b"read back by its uploader")
         assert client.get_bytes(mine) == b"read back by its uploader"
     assert asked == [cid, mine]
+
+
+def test_a_download_sent_again_on_a_new_connection_is_still_made_durable(
+    w: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry on a fresh connection writes to the same temp file and fsyncs it before the
+    rename, as a first attempt does."""
+    content = os.urandom(300_000)
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    with w.client("stranger") as client:
+        cid = client.upload_bytes(content)
+        (idle,) = client._pool.idle
+        assert idle.sock is not None
+        idle.sock.shutdown(socket.SHUT_RDWR)
+        _pretend_alive(monkeypatch)
+        monkeypatch.setattr(client_module.os, "fsync", fsync)
+        assert client.download(cid, tmp_path / "out") == len(content)
+    assert (tmp_path / "out").read_bytes() == content
+    assert len(synced) == 1 and [p.name for p in tmp_path.iterdir()] == ["out"]

@@ -236,7 +236,7 @@ class StoreClient:
             except (OSError, http.client.HTTPException) as exc:
                 if reused:  # the server closed an idle keep-alive connection: ask again on a new one
                     connection.close()
-                    return self._download(cid, open_sink, progress, keep=keep)
+                    return self._download(cid, open_sink, progress, keep=keep, settle=settle)
                 raise self._failure(f"reading {name}", exc) from exc
             if response.status != 200:
                 _raise_for(response.status, read_quietly(response), response.reason)
