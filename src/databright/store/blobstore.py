@@ -164,7 +164,7 @@ class BlobStore:
                     digest.update(block)
                     yield from block
             finally:
-                digest.drain()  # a failed upload's block may still be being hashed
+                digest.update.drain()  # a failed upload's block may still be being hashed
             if received != size:
                 raise StoreError(f"the upload ended after {received} of the {size} bytes it announced")
 

@@ -21,12 +21,13 @@ import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 INLINE_BELOW = 64 << 10
 _T = TypeVar("_T")
+_A = TypeVar("_A", bound=Sized)
 _R = TypeVar("_R")
 Buffer = bytes | bytearray | memoryview
 
@@ -60,19 +61,22 @@ def submit(function: Callable[[_T], _R], argument: _T) -> Future[_R]:
     return _executor().submit(function, argument)
 
 
-class Pipelined:
-    """Calls `function(data)` for each buffer in order, returning before a large one is done.
+class Pipelined(Generic[_A]):
+    """Calls `function(data)` for each item in order, returning before a large one is done.
 
-    An exception raised by `function` is re-raised by the next call or by `wait()`.
+    Items shorter than `inline_below` (by `len`) are handled inline, where a thread hop would
+    cost more than it saves. An exception raised by `function` is re-raised by the next call or
+    by `wait()`.
     """
 
-    def __init__(self, function: Callable[[Buffer], object]) -> None:
+    def __init__(self, function: Callable[[_A], object], *, inline_below: int = INLINE_BELOW) -> None:
         self._function = function
+        self._inline_below = inline_below
         self._pending: Future[object] | None = None
 
-    def __call__(self, data: Buffer) -> None:
+    def __call__(self, data: _A) -> None:
         self.wait()
-        if len(data) < INLINE_BELOW:
+        if len(data) < self._inline_below:
             self._function(data)
         else:
             self._pending = _executor().submit(self._function, data)
@@ -94,7 +98,7 @@ class PipelinedSha256:
 
     def __init__(self) -> None:
         self._hash = hashlib.sha256()
-        self.update = Pipelined(self._hash.update)
+        self.update = Pipelined[Buffer](self._hash.update)
 
     def digest(self) -> bytes:
         """The digest of everything passed so far (waits for the segment in flight)."""
@@ -112,29 +116,13 @@ class PipelinedBlockSha256:
 
     def __init__(self) -> None:
         self._hash = hashlib.sha256()
-        self._pending: Future[None] | None = None
-
-    def update(self, block: Sequence[bytes]) -> None:
-        """Hashes `block` after the one before it, returning at once (waits only for that one)."""
-        self.wait()
-        self._pending = _executor().submit(self._hash_all, block)
+        self.update = Pipelined[Sequence[bytes]](self._hash_all, inline_below=0)  # a block is never small
 
     def _hash_all(self, block: Sequence[bytes]) -> None:
         for piece in block:
             self._hash.update(piece)
 
-    def wait(self) -> None:
-        """Returns once the block in flight is hashed, raising what hashing it raised."""
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()
-
-    def drain(self) -> None:
-        """Like `wait`, ignoring errors: for cleanup when something else already failed."""
-        with contextlib.suppress(Exception):
-            self.wait()
-
     def digest(self) -> bytes:
         """The digest of every block passed so far (waits for the one in flight)."""
-        self.wait()
+        self.update.wait()
         return self._hash.digest()
