@@ -57,18 +57,24 @@ def test_sizes_and_round_trip(size: int, segment_size: int) -> None:
     assert b"".join(p for p, _ in opener.read_segments(io.BytesIO(stored[HEADER_BYTES:]))) == data
 
 
-@settings(max_examples=200, deadline=None)
-@given(data=st.binary(max_size=200), segment_size=st.integers(1, 40), cuts=st.lists(st.integers(0, 200), max_size=8))
-def test_sealing_pieces_gives_the_bytes_of_sealing_segments(data: bytes, segment_size: int, cuts: list[int]) -> None:
-    """`seal_pieces` (the server's way, pieces as the network cut them) stores exactly what
-    `seal` does segment by segment, so readers cannot tell the two apart."""
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=200), segment_size=st.integers(1, 40), cuts=st.lists(st.integers(0, 200), max_size=8),
+       flush=st.integers(1, 80))
+def test_sealing_pieces_gives_the_bytes_of_sealing_segments(
+    data: bytes, segment_size: int, cuts: list[int], flush: int
+) -> None:
+    """`seal_pieces` (the server's way, pieces as the network cut them, handed out in views of
+    about `flush` bytes) stores exactly what `seal` does segment by segment, so readers cannot
+    tell the two apart."""
     master = MasterKey(bytes(range(32)))
     whole = Sealer(master, segment_size)
     pieced = copy.copy(whole)  # the same data key and nonce prefix
     bounds = sorted({0, len(data), *(c for c in cuts if c <= len(data))})
     pieces = [data[a:b] for a, b in itertools.pairwise(bounds)] + [b""]
     expected = b"".join(whole.seal(p, last) for p, last in split_segments([data], segment_size))
-    assert b"".join(bytes(view) for view in pieced.seal_pieces(pieces, len(data))) == expected
+    views = [bytes(view) for view in pieced.seal_pieces(pieces, len(data), flush=flush)]
+    assert b"".join(views) == expected
+    assert all(len(view) < flush + 2 * TAG_BYTES + max(map(len, pieces)) for view in views)
     digest = hashlib.sha256(data).digest()
     opener = Opener(pieced.header(digest), master, digest)
     assert b"".join(p for p, _ in opener.read_segments(io.BytesIO(expected))) == data

@@ -102,7 +102,7 @@ class Sealer:
         self._finished = last
         return sealed
 
-    def seal_pieces(self, pieces: Iterable[Chunk], total: int) -> Generator[memoryview]:
+    def seal_pieces(self, pieces: Iterable[Chunk], total: int, *, flush: int = 256 << 10) -> Generator[memoryview]:
         """The stored form of a whole blob of `total` bytes, given in pieces of any sizes.
 
         Byte for byte what `seal` gives segment by segment, but each piece is encrypted as it
@@ -113,9 +113,13 @@ class Sealer:
         encrypted. Pieces adding up to more or less than `total` raise ValueError, after which
         nothing sealed may be kept.
 
-        Everything is encrypted into one buffer, reused: each view yielded is valid only until
-        the next is asked for (the store writes it in between). A segment's tag comes right
-        after its last bytes, in the same view.
+        The pieces are encrypted one after the other into one buffer, which is handed out as a
+        view once it holds `flush` bytes (and at the end), then reused: each view is valid only
+        until the next is asked for (the store writes it in between). So the store makes one
+        write per ~`flush` bytes whatever sizes the network cut the pieces to (a slow client's
+        are a few KB), and no ciphertext is ever allocated anew. 256 KiB keeps the buffer in a
+        core's cache between the cipher and the write; 1 MiB was no faster (100 MB uploads a
+        little faster, 2 GB ones a little slower, within this machine's noise).
         """
         if self._index or self._finished:
             raise RuntimeError("seal_pieces seals a whole blob, from its first segment")
@@ -124,10 +128,12 @@ class Sealer:
         final = max(0, -(-total // self.segment_size) - 1)  # index of the last segment (0 for the empty blob)
         if final >= MAX_SEGMENTS:
             raise BlobTooLarge(f"a blob may have at most {MAX_SEGMENTS} segments")
+        slack = 2 * TAG_BYTES  # update_into wants up to a block more than it writes; then a tag may follow
+        out = bytearray(min(flush, total) + slack)
+        used = 0
         encryptor = self._segment_encryptor(0, final)
         room = min(self.segment_size, total)  # bytes the current segment still takes
         done = 0
-        out = bytearray(TAG_BYTES)
         for piece in pieces:
             view = memoryview(piece).cast("B")
             if done + len(view) > total:
@@ -135,24 +141,31 @@ class Sealer:
             done += len(view)
             while view:
                 take = min(room, len(view))
-                if len(out) < take + 2 * TAG_BYTES:  # update_into wants a block's slack; then the tag
-                    out = bytearray(take + 2 * TAG_BYTES)
-                n = encryptor.update_into(view[:take], out)
+                if used + take + slack > len(out):
+                    if used:
+                        yield memoryview(out)[:used]
+                        used = 0
+                    if take + slack > len(out):
+                        out = bytearray(take + slack)
+                used += encryptor.update_into(view[:take], memoryview(out)[used:])
                 view, room = view[take:], room - take
                 if room == 0 and self._index < final:
                     encryptor.finalize()
-                    out[n : n + TAG_BYTES] = encryptor.tag
-                    n += TAG_BYTES
+                    out[used : used + TAG_BYTES] = encryptor.tag
+                    used += TAG_BYTES
                     self._index += 1
                     encryptor = self._segment_encryptor(self._index, final)
                     room = min(self.segment_size, total - self._index * self.segment_size)
-                yield memoryview(out)[:n]
+                if used >= flush:
+                    yield memoryview(out)[:used]
+                    used = 0
         if done != total:
             raise ValueError(f"the pieces add up to {done} bytes, not the {total} announced")
         encryptor.finalize()
         self._index += 1
         self._finished = True
-        yield memoryview(encryptor.tag)
+        out[used : used + TAG_BYTES] = encryptor.tag  # the slack always leaves room for it
+        yield memoryview(out)[: used + TAG_BYTES]
 
     def _segment_encryptor(self, index: int, final: int) -> AEADEncryptionContext:
         """An incremental AES-GCM encryptor for segment `index`, with `seal`'s nonce and associated data."""
