@@ -90,10 +90,11 @@ def prefetch(fd: int, size: int = PREFETCH_BYTES, *, piece: int | None = None) -
     Only the start: asking for a whole 2 GB file would evict everyone else's cache.
 
     With `piece`, the range is asked in pieces of that size: each becomes a request of its own
-    and the disk serves several at once, so a cold file is in memory 7-13 % sooner here with
-    128-256 KiB pieces than asked as one range (bench/disk_hints.py: 1 MB 1.27 -> 1.12-1.18 ms,
-    4 MB 5.1 -> 4.5 ms). But each hint costs time to ask (one MB: ~0.17 ms as one range, ~0.21 ms
-    in 128 KiB pieces), so only a caller that asks from a helper thread splits.
+    and the disk serves several at once, so a cold file is in memory 7-24 % sooner here with
+    128 KiB pieces than asked as one range (two runs of bench/disk_hints.py: 1 MB 1.27 -> 1.18
+    and 1.08 -> 0.89 ms, 4 MB 5.1 -> 4.5 and 4.8 -> 3.9 ms). But asking costs more that way (one
+    MB: 0.17-0.22 ms as one range, 0.21-0.27 ms in pieces), so only a caller that asks from a
+    helper thread splits; the server asks in its event loop, as one range.
     """
     if not hasattr(os, "posix_fadvise"):
         return
