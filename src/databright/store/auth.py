@@ -182,11 +182,4 @@ def recover(text: str, signature: str) -> str:
         public = PublicKey.from_signature_and_message(raw[:64] + bytes([v]), message_hash(text), hasher=None)
     except Exception as exc:  # untrusted input: whatever libsecp256k1 rejects it with, it is no signature
         raise NotAuthenticated(f"bad signature: not a valid EIP-191 signature ({exc})") from None
-    return _checksummed(keccak(public.format(compressed=False)[1:])[-20:])
-
-
-def _checksummed(address: bytes) -> str:
-    """EIP-55 mixed-case hex of a 20-byte address."""
-    plain = address.hex()
-    hashed = keccak(plain.encode("ascii")).hex()
-    return "0x" + "".join(c.upper() if int(h, 16) >= 8 else c for c, h in zip(plain, hashed[:40], strict=True))
+    return str(Web3.to_checksum_address(keccak(public.format(compressed=False)[1:])[-20:]))
