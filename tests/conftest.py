@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,3 +53,12 @@ def anvil_rpc(tmp_path_factory: pytest.TempPathFactory, databright_home: Path) -
     yield info.rpc
     stop_node()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real S3 server (SeaweedFS) for this test worker, started on first use (see tests/seaweed.py)."""
+    from seaweed import running_seaweed
+
+    with running_seaweed(tmp_path_factory.mktemp("seaweed")) as server:
+        yield server

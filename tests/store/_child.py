@@ -1,6 +1,7 @@
 """Subprocess helper for the store tests: uploads from a separate process.
 
-python _child.py slow ROOT        upload an endless stream slowly (to be killed mid-way)
+python _child.py slow ROOT [S3URL ENDPOINT]   upload an endless stream slowly (to be killed mid-way),
+                                              to ROOT's folder or to the S3 backend at S3URL
 python _child.py put ROOT GO N    wait for file GO, upload N deterministic bytes, print the CID
 """
 
@@ -35,7 +36,13 @@ def deterministic(n: int) -> Iterator[bytes]:
 
 def main() -> None:
     mode, root = sys.argv[1], Path(sys.argv[2])
-    store = BlobStore(root)
+    if mode == "slow" and len(sys.argv) > 3:
+        from databright.store.s3 import S3Backend, client_for, parse_url
+
+        bucket, prefix = parse_url(sys.argv[3])
+        store = BlobStore(root, backend=S3Backend(client_for(sys.argv[4]), bucket, prefix, part_size=5 << 20))
+    else:
+        store = BlobStore(root)
     if mode == "slow":
         store.put_stream(endless())
     elif mode == "put":

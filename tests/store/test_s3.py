@@ -1,0 +1,138 @@
+"""What only the S3 backend has to show: dead uploads cleaned up, ciphertext only, ranged reads.
+
+The behaviour every backend shares is in test_contract.py (`TestS3Backend`); these run against
+the same real SeaweedFS server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from seaweed import BUCKET, SeaweedS3
+
+from databright.cid import cid_for_bytes
+from databright.store import BlobStore, StoreError
+from databright.store.crypto import HEADER_BYTES, MAGIC
+from databright.store.s3 import STAGING, S3Backend, parse_url
+
+MIB = 1 << 20
+CHILD = Path(__file__).with_name("_child.py")
+
+
+@pytest.fixture
+def backend(seaweed: SeaweedS3) -> S3Backend:
+    return S3Backend(seaweed.client(), BUCKET, seaweed.prefix(), part_size=5 * MIB, read_window=MIB)
+
+
+@pytest.fixture
+def store(backend: S3Backend, tmp_path: Path) -> BlobStore:
+    return BlobStore(tmp_path / "keys", backend=backend)
+
+
+def objects(backend: S3Backend) -> list[str]:
+    """Every key under the backend's prefix, staging included."""
+    answer = backend.client.list_objects_v2(Bucket=BUCKET, Prefix=backend.prefix)
+    return sorted(str(o["Key"])[len(backend.prefix):] for o in answer.get("Contents", []))
+
+
+def test_objects_are_the_sealed_blobs_under_their_cids(store: BlobStore, backend: S3Backend) -> None:
+    data = b"plaintext that must never reach the object store " * 1000
+    cid = store.put_bytes(data)
+    assert objects(backend) == [cid]
+    stored = backend.client.get_object(Bucket=BUCKET, Key=backend.prefix + cid)["Body"].read()
+    assert stored[:4] == MAGIC  # the sealed-blob format, as a local blob file holds it
+    assert b"plaintext that must never" not in stored
+    assert len(stored) == backend.stored_size(cid) > HEADER_BYTES + len(data)
+
+
+def test_a_large_upload_leaves_no_staging_object_nor_multipart_upload(store: BlobStore, backend: S3Backend) -> None:
+    data = os.urandom(12 * MIB)
+    cid = store.put_bytes(data)
+    assert objects(backend) == [cid]
+    assert backend.pending_uploads() == []
+    assert store.get_bytes(cid) == data  # read back in 1 MiB ranged GETs
+
+
+def test_an_aborted_multipart_upload_is_aborted_in_the_object_store(backend: S3Backend) -> None:
+    with backend.stage() as staged:
+        for _ in range(3):
+            staged.write(os.urandom(5 * MIB))  # part 2 goes out (part 1 waits for its header)
+        assert len(backend.pending_uploads()) == 1
+        assert objects(backend) == []
+    assert backend.pending_uploads() == []
+    assert objects(backend) == [] and [*backend.list()] == []
+
+
+def test_a_killed_upload_shows_nothing_and_its_multipart_upload_is_swept(seaweed: SeaweedS3, backend: S3Backend,
+                                                                        tmp_path: Path) -> None:
+    url = f"s3://{BUCKET}/{backend.prefix}"
+    proc = subprocess.Popen([sys.executable, str(CHILD), "slow", str(tmp_path / "keys"), url, seaweed.endpoint],
+                            stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 30
+        while not backend.pending_uploads():
+            assert proc.poll() is None and time.monotonic() < deadline, "the child never started a multipart upload"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert [*backend.list()] == []
+    assert backend.sweep() == 0  # younger than the default age: it could be a live upload
+    assert len(backend.pending_uploads()) == 1
+    assert backend.sweep(older_than=0) == 1
+    assert backend.pending_uploads() == [] and objects(backend) == []
+
+
+def test_a_stale_staging_object_is_swept_and_never_listed(backend: S3Backend, store: BlobStore) -> None:
+    cid = store.put_bytes(b"kept")
+    backend.client.put_object(Bucket=BUCKET, Key=f"{backend.prefix}{STAGING}leftover", Body=b"x" * 100)
+    assert [*backend.list()] == [cid]
+    assert backend.sweep() == 0
+    assert backend.sweep(older_than=0) == 1
+    assert objects(backend) == [cid]
+
+
+def test_a_blob_replaced_during_a_read_fails_the_read(store: BlobStore, backend: S3Backend) -> None:
+    data = os.urandom(3 * MIB)
+    cid = store.put_bytes(data)
+    stream = backend.open(cid)
+    first = stream.read(MIB)
+    backend.client.put_object(Bucket=BUCKET, Key=backend.key(cid), Body=b"y" * backend.stored_size(cid))
+    with pytest.raises(StoreError, match="object store read"):
+        stream.read(MIB)
+    assert len(first) == MIB
+
+
+@pytest.mark.parametrize(("url", "parsed"), [("s3://b", ("b", "")), ("s3://b/", ("b", "")),
+                                             ("s3://b/x/y", ("b", "x/y/")), ("s3://b/x/", ("b", "x/"))])
+def test_parse_url(url: str, parsed: tuple[str, str]) -> None:
+    assert parse_url(url) == parsed
+
+
+@pytest.mark.parametrize("url", ["b", "file:///x", "s3://", "http://b"])
+def test_parse_url_refuses_other_urls(url: str) -> None:
+    with pytest.raises(StoreError, match="not an S3 URL"):
+        parse_url(url)
+
+
+def test_a_missing_bucket_or_wrong_keys_are_one_clear_error(seaweed: SeaweedS3, monkeypatch: Any) -> None:
+    with pytest.raises(StoreError, match="cannot use bucket 'no-such-bucket'"):
+        S3Backend.from_url("s3://no-such-bucket", seaweed.endpoint)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+    with pytest.raises(StoreError, match=f"cannot use bucket '{BUCKET}'"):
+        S3Backend.from_url(f"s3://{BUCKET}", seaweed.endpoint)
+
+
+def test_from_url_keeps_the_prefix(seaweed: SeaweedS3, tmp_path: Path) -> None:
+    prefix = seaweed.prefix()
+    store = BlobStore(tmp_path / "keys", backend=S3Backend.from_url(f"s3://{BUCKET}/{prefix}", seaweed.endpoint))
+    cid = store.put_bytes(b"under a prefix")
+    assert cid == cid_for_bytes(b"under a prefix")
+    assert seaweed.client().head_object(Bucket=BUCKET, Key=prefix + cid)["ContentLength"] > 0
