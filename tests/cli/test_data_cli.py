@@ -113,3 +113,15 @@ def test_oracle_run_once(cli: DataCli) -> None:
     assert re.search(r"proposal 1: (yes|no) — oracle (yes|no)", out)
     assert "proposal 1" not in cli("oracle", "run", "--request", "0", "--once", "--state", str(cli.tmp / "o.json"),
                                    account=9)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--backend", "http://bucket"], "not an S3 URL"),
+    (["--s3-endpoint", "http://127.0.0.1:1"], "--s3-endpoint needs --backend"),
+    (["--backend", "s3://bucket", "--s3-endpoint", "http://127.0.0.1:1"], "cannot use bucket 'bucket'"),
+])
+def test_store_serve_refuses_a_bad_backend_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    reset_embedded()
+    result = CliRunner().invoke(app, ["--rpc", "embedded", "store", "serve", "--root", str(tmp_path), *args])
+    assert result.exit_code != 0 and message in " ".join(result.output.split())
+    assert "Traceback" not in result.output

@@ -52,6 +52,15 @@ def test_objects_are_the_sealed_blobs_under_their_cids(store: BlobStore, backend
     assert len(stored) == backend.stored_size(cid) > HEADER_BYTES + len(data)
 
 
+@pytest.mark.parametrize("size", [5 * MIB - 600, 5 * MIB, 7 * MIB, 10 * MIB - 600, 10 * MIB, 16 * MIB + 1])
+def test_sizes_around_the_part_size(store: BlobStore, backend: S3Backend, size: int) -> None:
+    """One PUT below two parts (first part + a partial one), a multipart upload from two parts on."""
+    data = os.urandom(size)
+    cid = store.put_bytes(data)
+    assert store.get_bytes(cid) == data
+    assert objects(backend) == [cid] and backend.pending_uploads() == []
+
+
 def test_a_large_upload_leaves_no_staging_object_nor_multipart_upload(store: BlobStore, backend: S3Backend) -> None:
     data = os.urandom(12 * MIB)
     cid = store.put_bytes(data)

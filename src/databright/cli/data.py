@@ -108,20 +108,34 @@ def data_example(folder: Annotated[Path, typer.Argument(help="Where to write the
 @errors_to_exit
 def store_serve(
     ctx: typer.Context,
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8600,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8600,
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
     root: Annotated[Path | None, typer.Option(help="Store folder (default: $DATABRIGHT_HOME/store).")] = None,
     max_upload_mb: Annotated[int, typer.Option(help="Largest upload accepted, in MB.")] = 2048,
+    backend: Annotated[str | None, typer.Option(
+        help="Keep the blobs in S3-compatible storage: s3://BUCKET[/PREFIX] (credentials as boto3 finds them: "
+             "AWS_* variables, ~/.aws). Default: the store folder.")] = None,
+    s3_endpoint: Annotated[str | None, typer.Option(help="URL of the S3 service (MinIO, Ceph...); else AWS.")] = None,
+    master_key_file: Annotated[Path | None, typer.Option(
+        help="The master key file (also DATABRIGHT_STORE_MASTER_KEY_FILE, or the key in hex in "
+             "DATABRIGHT_STORE_MASTER_KEY). Default: the store folder's own. Give every server on a bucket the same.")
+    ] = None,
+    s3_stale_after: Annotated[float, typer.Option(
+        help="Seconds after which an unfinished upload in the bucket is dead and removed.")] = 24 * 3600.0,
 ) -> None:
     """Serve the store over HTTP; reads are allowed by rights checked on-chain."""
-    from databright.store.server import run_server
+    from databright.store.server import open_store, run_server
     from databright.store.service import forget_server, record_server
 
+    if backend is None and s3_endpoint is not None:
+        raise typer.BadParameter("--s3-endpoint needs --backend s3://BUCKET")
     m = market(ctx)
-    url = f"http://127.0.0.1:{port}"
-    console.print(f"store serving on {url} (chain {m.chain.rpc}); Ctrl-C stops it")
+    store = open_store(root, backend, s3_endpoint, master_key_file, s3_stale_after)
+    url = f"http://{host}:{port}"
+    console.print(f"store serving on {url} (chain {m.chain.rpc}, blobs in {store.backend}); Ctrl-C stops it",
+                  markup=False)
     record_server(url)
     try:
-        run_server(m, host="127.0.0.1", port=port, root=root, max_upload_bytes=max_upload_mb * 2**20,
-                   rpc=options(ctx).rpc)
+        run_server(m, store, host=host, port=port, max_upload_bytes=max_upload_mb * 2**20, rpc=options(ctx).rpc)
     finally:
         forget_server()

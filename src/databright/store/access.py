@@ -52,7 +52,7 @@ from databright.market.client import Market
 from databright.market.compute import ComputeClient
 from databright.store.backend import canonical_cid, cid_digest
 from databright.store.blobstore import BlobStore
-from databright.store.uploads import UploadIndex
+from databright.store.uploads import Uploads, upload_index
 
 log = logging.getLogger("databright.store.access")
 _REPORT = re.compile(r"\breport (b[a-z2-7]{58})\b")  # how the oracle names its report in a vote's reason
@@ -129,7 +129,7 @@ class ChainAccessPolicy:
         coordinators: CoordinatorRegistry | None = None,
         *,
         store: BlobStore,
-        uploads: UploadIndex | None = None,
+        uploads: Uploads | None = None,
     ) -> None:
         """`store` is where the specs are read from (for their validation sets) and whose upload
         index names the uploaders."""
@@ -143,7 +143,7 @@ class ChainAccessPolicy:
             coordinators = ChainCoordinators(self.compute) if self.compute is not None else NoCoordinators()
         self.coordinators: CoordinatorRegistry = coordinators
         self.store = store
-        self.uploads = uploads if uploads is not None else UploadIndex(store.root)
+        self.uploads = uploads if uploads is not None else upload_index(store)
         self._lock = threading.RLock()
         self._index = _Index(scanned_to=self.market.deployment.block - 1)
         self._tokens: dict[str, CuratorToken] = {}

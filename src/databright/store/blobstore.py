@@ -47,7 +47,7 @@ from databright.store.crypto import (
     split_segments,
 )
 from databright.store.errors import BlobTooLarge, StoreError
-from databright.store.keys import load_or_create
+from databright.store.keys import MasterKey, master_key
 from databright.store.local import LocalBackend
 from databright.store.pipeline import Pipelined, PipelinedBlockSha256, PipelinedSha256, submit
 
@@ -69,10 +69,12 @@ class BlobStore:
         max_blob_bytes: int | None = None,
         *,
         segment_size: int = DEFAULT_SEGMENT_SIZE,
+        master: MasterKey | None = None,
     ) -> None:
         """Opens (creating on first use) the store in `root`, default ``home() / "store"``.
 
-        `root` holds the master key, and the blobs too unless another `backend` is given.
+        `root` holds the master key unless `master` is given or the environment names one (see
+        `keys.master_key`), and the blobs too unless another `backend` is given.
         `segment_size` only affects new uploads; reads take it from each blob's header.
         """
         if max_blob_bytes is not None and max_blob_bytes < 0:
@@ -81,7 +83,7 @@ class BlobStore:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.max_blob_bytes = max_blob_bytes
         self.segment_size = check_segment_size(segment_size)
-        self._master = load_or_create(self.root)
+        self._master = master if master is not None else master_key(self.root)
         self.backend = backend if backend is not None else LocalBackend(self.root / "blobs")
 
     def __repr__(self) -> str:

@@ -5,7 +5,12 @@ the master key only wraps (AES-256-GCM) those data keys into the blob headers. T
 master key's usage count tiny (one wrap per blob, so random 96-bit nonces are safe) and would
 let a later key rotation rewrap headers without touching the data.
 
-The key file lives in the store's data folder with mode 0600 and the folder itself is 0700.
+Where the key comes from (`master_key`): a file named by the operator (`--master-key-file` or
+DATABRIGHT_STORE_MASTER_KEY_FILE), or the key itself in hex in DATABRIGHT_STORE_MASTER_KEY,
+or else the store folder's own file, created on first start. Several servers on one bucket must
+be given the same key (one of the first two ways); see docs/store.md for rotating it.
+
+The store folder's own key file lives with mode 0600 and the folder itself is 0700.
 Creation must be race-free because two processes may open a fresh store at the same moment:
 each writes its candidate key to a private temp file and hard-links it to the final name, which
 fails if the name exists, so exactly one key wins and everyone reads that one. A reader never
@@ -28,6 +33,8 @@ from databright.store._fsutil import fsync_dir
 from databright.store.errors import IntegrityError, StoreError
 
 KEY_FILE = "master.key"
+ENV_KEY = "DATABRIGHT_STORE_MASTER_KEY"
+ENV_KEY_FILE = "DATABRIGHT_STORE_MASTER_KEY_FILE"
 KEY_BYTES = 32
 KEY_ID_BYTES = 8
 WRAP_NONCE_BYTES = 12
@@ -66,6 +73,36 @@ class MasterKey:
         if len(key) != KEY_BYTES:  # pragma: no cover - only a forger holding the master key gets here
             raise IntegrityError("wrapped data key has the wrong length")
         return key
+
+
+def master_key(folder: Path, key_file: Path | None = None) -> MasterKey:
+    """The key from `key_file`, else from the environment (see the module docstring), else `folder`'s."""
+    named = key_file or (Path(os.environ[ENV_KEY_FILE]) if os.environ.get(ENV_KEY_FILE) else None)
+    if named is not None:
+        try:
+            return _load(named)
+        except FileNotFoundError:
+            raise StoreError(f"no master key file {named}") from None
+    text = os.environ.get(ENV_KEY, "").strip()
+    if text:
+        try:
+            key = bytes.fromhex(text)
+        except ValueError:
+            raise StoreError(f"{ENV_KEY} is not hex") from None
+        if len(key) != KEY_BYTES:
+            raise StoreError(f"{ENV_KEY} holds {len(key)} bytes; a master key has {KEY_BYTES} (64 hex digits)")
+        return MasterKey(key)
+    return load_or_create(folder)
+
+
+def write_new_key(path: Path) -> MasterKey:
+    """Writes a fresh random key to a new file `path` (mode 0600) for an operator to hand to servers."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(os.urandom(KEY_BYTES))
+        out.flush()
+        os.fsync(out.fileno())
+    return _load(path)
 
 
 def load_or_create(folder: Path) -> MasterKey:

@@ -5,7 +5,7 @@ under the key ``<prefix><cid>``: the object store only ever sees ciphertext and 
 
 Atomic publication. An upload's CID is known only at its end, but an S3 upload's key is fixed
 when it starts, so:
-* a blob up to `part_size` is kept in memory and published by one PUT under its CID at commit
+* a blob under two parts (`part_size`) is kept in memory and published by one PUT under its CID
   (S3 makes an object visible only once its PUT completes);
 * a larger one is a multipart upload under a staging key ``<prefix>staging/<uuid>`` whose first
   part (the one with the header, known last) is sent at commit; the completed staging object is
@@ -15,6 +15,9 @@ An upload aborted in-process aborts its multipart upload. One whose process was 
 multipart upload (or, killed between completing and copying, a staging object) that no reader can
 see; `sweep(older_than)`, which the server runs at start and then periodically, removes those
 older than the longest upload can take.
+
+The only other objects are the uploader records (`add_note`, used by `uploads.ObjectUploadIndex`):
+empty objects ``<prefix>uploads/<cid>/<address>``, so every server on the bucket sees every upload.
 
 Reads are ranged GETs of `read_window` bytes, so a reader never holds more than a window and an
 abandoned read costs at most one.
@@ -57,7 +60,7 @@ def parse_url(url: str) -> tuple[str, str]:
     """``s3://bucket/some/prefix`` -> (bucket, "some/prefix/")."""
     parts = urlparse(url)
     if parts.scheme != "s3" or not parts.netloc:
-        raise StoreError(f"not an S3 URL (s3://BUCKET[/PREFIX]): {url}")
+        raise StoreError(f"not an S3 URL (s3://BUCKET or s3://BUCKET/PREFIX): {url}")
     prefix = parts.path.strip("/")
     return parts.netloc, f"{prefix}/" if prefix else ""
 
@@ -160,6 +163,21 @@ class S3Backend(BlobBackend):
         pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self.prefix)
         return [str(u["Key"]) for page in pages for u in page.get("Uploads", [])]
 
+    # -- the uploader records of `uploads.ObjectUploadIndex` ------------------------------------
+
+    def add_note(self, cid: str, address: str) -> None:
+        """Records `address` as an uploader of `cid`: an empty object ``<prefix>uploads/<cid>/<address>``."""
+        key = f"{self.prefix}{NOTES}{canonical_cid(cid)}/{address}"
+        if self._head(key) is None:  # keep the first record's time: uploaders are listed oldest first
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=b"")
+
+    def notes(self, cid: str) -> builtins.list[str]:
+        """The addresses noted for `cid`, oldest first."""
+        start = f"{self.prefix}{NOTES}{canonical_cid(cid)}/"
+        answer = self.client.list_objects_v2(Bucket=self.bucket, Prefix=start)
+        found = sorted(answer.get("Contents", []), key=lambda item: (item["LastModified"], item["Key"]))
+        return [str(item["Key"])[len(start):] for item in found]
+
     def _head(self, key: str) -> dict[str, Any] | None:
         try:
             return dict(self.client.head_object(Bucket=self.bucket, Key=key))
@@ -210,9 +228,9 @@ class _S3Staged(StagedBlob):
         if b._head(key) is not None:
             self.abort()
             return False
-        if self._upload_id is None:  # it all fit in the first part: one PUT publishes it
-            b.client.put_object(Bucket=b.bucket, Key=key, Body=bytes(first))
-            self._first = None
+        if self._upload_id is None:  # under two parts, all in memory: one PUT publishes it
+            b.client.put_object(Bucket=b.bucket, Key=key, Body=bytes(first + self._buffer))
+            self._first, self._buffer = None, bytearray()
             return True
         if self._buffer:
             self._send(self._buffer, len(self._parts) + 2)

@@ -42,6 +42,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from databright.config import home
 from databright.errors import ChainError, CidError, DataBrightError
 from databright.market.client import Market
 from databright.store import http_protocol
@@ -52,8 +53,10 @@ from databright.store.blobstore import BlobStore
 from databright.store.blobstream import BlobStream
 from databright.store.crypto import plaintext_size
 from databright.store.errors import BlobNotFound, BlobTooLarge, IntegrityError, NotAuthenticated, StoreError
+from databright.store.keys import master_key
 from databright.store.memory_reuse import keep_freed_memory
-from databright.store.uploads import SMALL_BODY, ClientGone, Receiver, UploadIndex, receive_whole, store_whole
+from databright.store.s3 import STALE_AFTER, S3Backend
+from databright.store.uploads import SMALL_BODY, ClientGone, Receiver, Uploads, receive_whole, store_whole, upload_index
 
 log = logging.getLogger("databright.store.server")
 
@@ -74,7 +77,7 @@ def create_app(
     policy: AccessPolicy,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     *,
-    uploads: UploadIndex | None = None,
+    uploads: Uploads | None = None,
     verifier: Verifier | None = None,
 ) -> FastAPI:
     """The store server's ASGI app; serve it with `ServerThread`, `serve` or any ASGI server.
@@ -84,7 +87,7 @@ def create_app(
     """
     if uploads is None:
         own = getattr(policy, "uploads", None)
-        uploads = own if isinstance(own, UploadIndex) else UploadIndex(store.root)
+        uploads = own if isinstance(own, Uploads) else upload_index(store)
     index = uploads
     verifier = verifier or Verifier()
     app = FastAPI(title="DataBright store", docs_url=None, redoc_url=None, openapi_url=None)
@@ -316,12 +319,51 @@ def serve(host: str, port: int, store: BlobStore, policy: AccessPolicy,
                                   http=http_protocol.protocol())).run()
 
 
-def run_server(market: Market, *, host: str = "127.0.0.1", port: int = 8600, root: Path | None = None,
+def open_store(root: Path | None = None, backend: str | None = None, s3_endpoint: str | None = None,
+               master_key_file: Path | None = None, stale_after: float = STALE_AFTER) -> BlobStore:
+    """The store `databright store serve` serves: in `root` (default ``$DATABRIGHT_HOME/store``), or
+    in the bucket `backend` (``s3://BUCKET[/PREFIX]``), with the key from `master_key_file` or the
+    environment (`keys.master_key`). On S3 the server keeps no state of its own, so any number of
+    them can serve one bucket; each removes dead uploads older than `stale_after` seconds, now and
+    then periodically (`sweep_periodically`)."""
+    master = master_key(root or home() / "store", master_key_file)
+    if backend is None:
+        return BlobStore(root, master=master)
+    s3 = S3Backend.from_url(backend, s3_endpoint)
+    store = BlobStore(root, backend=s3, master=master)
+    sweep_periodically(s3, stale_after)
+    return store
+
+
+def run_server(market: Market, store: BlobStore, *, host: str = "127.0.0.1", port: int = 8600,
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, rpc: str | None = None,
                coordinators: CoordinatorRegistry | None = None, log_level: str = "info") -> None:
-    """`databright store serve`: the store in `root` (default ``$DATABRIGHT_HOME/store``), with read
-    rights from `market`'s chain (`rpc` is only reported: the market is already connected)."""
-    store = BlobStore(root)
+    """Serves `store` (see `open_store`) with read rights from `market`'s chain (`rpc` is only
+    reported: the market is already connected)."""
     policy = ChainAccessPolicy(market, coordinators, store=store)
-    log.info("store %s serving on http://%s:%d, rights from chain %s", store.root, host, port, rpc or market.chain.rpc)
+    log.info("store %s serving on http://%s:%d, rights from chain %s", store.backend, host, port,
+             rpc or market.chain.rpc)
     serve(host, port, store, policy, max_upload_bytes, log_level=log_level)
+
+
+def sweep_periodically(backend: S3Backend, stale_after: float) -> threading.Thread:
+    """Sweeps dead uploads now, then every `stale_after` seconds (at most hourly) in a daemon thread."""
+    def sweep() -> None:
+        try:
+            removed = backend.sweep(stale_after)
+        except Exception as exc:  # the object store may be briefly unreachable: try again next time
+            log.warning("sweep of dead uploads in %s failed: %s", backend, exc)
+        else:
+            if removed:
+                log.info("removed %d dead uploads from %s", removed, backend)
+
+    sweep()
+
+    def loop() -> None:
+        while True:
+            time.sleep(min(stale_after, 3600.0))
+            sweep()
+
+    thread = threading.Thread(target=loop, daemon=True, name="databright-store-sweep")
+    thread.start()
+    return thread

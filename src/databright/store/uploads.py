@@ -16,9 +16,11 @@ to read it back (to check it, or to propose it later). The uploader is that cont
 may have several uploaders (identical content sent by different accounts); each of them held
 the bytes already, so letting every one of them read it back reveals nothing.
 
-Why SQLite: it is in the standard library, its writes are atomic and durable, and several
-server processes on one store can share it safely. The file sits next to the blobs folder and
-the master key (``<root>/uploads.sqlite3``); it holds only CIDs and addresses, never data.
+Why SQLite for a local store: it is in the standard library, its writes are atomic and durable,
+and several server processes on one machine can share it safely. The file sits next to the
+blobs folder and the master key (``<root>/uploads.sqlite3``); it holds only CIDs and addresses,
+never data. A store on S3 keeps the same pairs in its bucket (`ObjectUploadIndex`), so servers
+on several machines share them and hold no state of their own.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import anyio
 import anyio.from_thread
@@ -42,6 +45,9 @@ from web3 import Web3
 from databright.store.backend import canonical_cid
 from databright.store.blobstore import BlobStore, HashedParts
 from databright.store.errors import BlobTooLarge
+
+if TYPE_CHECKING:
+    from databright.store.s3 import S3Backend
 
 FILE_NAME = "uploads.sqlite3"
 BLOCK = 4 << 20  # upload bytes handed to the store at a time
@@ -58,8 +64,47 @@ CREATE TABLE IF NOT EXISTS uploads (
 """
 
 
+@runtime_checkable
+class Uploads(Protocol):
+    """Who uploaded what (see the module docstring); `upload_index` gives a store's own."""
+
+    def record(self, cid: str, uploader: str) -> None: ...
+
+    def uploaders(self, cid: str) -> list[str]: ...
+
+    def is_uploader(self, cid: str, address: str) -> bool: ...
+
+
+def upload_index(store: BlobStore) -> Uploads:
+    """The index that belongs with `store`'s backend: in its bucket for S3, else next to the blobs."""
+    from databright.store.s3 import S3Backend
+
+    if isinstance(store.backend, S3Backend):
+        return ObjectUploadIndex(store.backend)
+    return UploadIndex(store.root)
+
+
+class ObjectUploadIndex:
+    """The (CID, uploader) pairs as empty objects in the store's bucket (see `S3Backend.add_note`)."""
+
+    def __init__(self, backend: S3Backend) -> None:
+        self.backend = backend
+
+    def __repr__(self) -> str:
+        return f"ObjectUploadIndex({self.backend!r})"
+
+    def record(self, cid: str, uploader: str) -> None:
+        self.backend.add_note(cid, _normal(uploader))
+
+    def uploaders(self, cid: str) -> list[str]:
+        return self.backend.notes(cid)
+
+    def is_uploader(self, cid: str, address: str) -> bool:
+        return _normal(address) in self.backend.notes(cid)
+
+
 class UploadIndex:
-    """The (CID, uploader) pairs of one store; thread-safe, shareable between processes."""
+    """The (CID, uploader) pairs of a local store in SQLite; thread-safe, shareable between processes."""
 
     def __init__(self, root: Path) -> None:
         self.path = Path(root) / FILE_NAME
@@ -140,7 +185,7 @@ async def receive_whole(receive: Receive, size: int) -> HashedParts:
             return parts
 
 
-def store_whole(store: BlobStore, index: UploadIndex, parts: HashedParts, uploader: str) -> str:
+def store_whole(store: BlobStore, index: Uploads, parts: HashedParts, uploader: str) -> str:
     """Stores a body received whole and records its uploader; its CID (runs in a worker thread)."""
     return store.put_parts(parts, named=lambda cid: index.record(cid, uploader))
 
