@@ -6,6 +6,7 @@ invocations, so every command goes over real HTTP with signed requests.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,12 +16,14 @@ import pytest
 from typer.testing import CliRunner
 
 from databright.chain.connection import reset_embedded
+from databright.chain.keys import signer
 from databright.cli.main import app
 from databright.datasets import DatasetSpec, load_canonical
 from databright.datasets.writers import write_dataset
 from databright.market import Market
 from databright.store import BlobStore
 from databright.store.access import ChainAccessPolicy
+from databright.store.client import StoreClient
 from databright.store.server import ServerThread, create_app
 
 SPEC = DatasetSpec(name="tiny digits", feature_shape=(2, 2), labels=(0, 1, 2), min_samples=3)
@@ -113,6 +116,16 @@ def test_oracle_run_once(cli: DataCli) -> None:
     assert re.search(r"proposal 1: (yes|no) — oracle (yes|no)", out)
     assert "proposal 1" not in cli("oracle", "run", "--request", "0", "--once", "--state", str(cli.tmp / "o.json"),
                                    account=9)
+
+
+def test_get_of_a_large_blob_shows_a_byte_bar(cli: DataCli) -> None:
+    market = Market.open("embedded")
+    data = os.urandom(9 << 20)
+    with StoreClient(cli.url, signer(market.chain, market.chain.accounts()[3])) as client:
+        cid = client.upload_bytes(data)
+    out = cli("data", "get", cid, "-o", str(cli.tmp / "big"), account=3)
+    assert "downloading" in out and "9.4/9.4 MB" in out and f"{cid} written to" in out
+    assert (cli.tmp / "big").read_bytes() == data
 
 
 @pytest.mark.parametrize(("args", "message"), [

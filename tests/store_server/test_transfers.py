@@ -230,3 +230,13 @@ def test_a_download_sent_again_on_a_new_connection_is_still_made_durable(
         assert client.download(cid, tmp_path / "out") == len(content)
     assert (tmp_path / "out").read_bytes() == content
     assert len(synced) == 1 and [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_upload_bytes_reports_its_progress_chunk_by_chunk(w: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_module, "CHUNK", 1 << 20)
+    content = os.urandom(3 * client_module.CHUNK + 5)
+    seen: list[tuple[int, int]] = []
+    with w.client("stranger") as client:
+        assert client.upload_bytes(content, progress=lambda done, total: seen.append((done, total))) \
+            == cid_for_bytes(content)
+    assert seen == [(n * client_module.CHUNK, len(content)) for n in (1, 2, 3)] + [(len(content), len(content))]

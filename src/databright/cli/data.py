@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.progress import Progress, SpinnerColumn
 from rich.table import Table
 
 from databright.cli.common import console, errors_to_exit, market, options, store_client
+from databright.cli.progress import ByteProgress, columns
 from databright.datasets.summary import summarize, write_png_grid
 from databright.market.data import proposal_data, submit
 from databright.market.units import parse_amount
@@ -41,10 +42,12 @@ def data_submit(
     m = market(ctx)
     database = m.resolve_request(request)
     wanted = parse_amount(shares, "shares")
-    with store_client(ctx, m) as store, Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                                                  console=console, transient=True) as bar:
+    with store_client(ctx, m) as store, Progress(SpinnerColumn(), *columns(), console=console,
+                                                  transient=True) as bar:
         task = bar.add_task("starting", total=None)
-        result = submit(m, store, database, file, wanted, step=lambda what: bar.update(task, description=what))
+        with ByteProgress(console, "uploading", into=bar) as sent:
+            result = submit(m, store, database, file, wanted, step=lambda what: bar.update(task, description=what),
+                            progress=sent)
     p = m.proposal(result.proposal_id)
     console.print(f"proposal [bold]{result.proposal_id}[/]: {result.samples} samples stored as {result.cid}; "
                   f"voting open until block {p.deadline}")
@@ -83,8 +86,8 @@ def data_get(
 ) -> None:
     """Download a blob you have a right to read, checked against its CID."""
     m = market(ctx)
-    with store_client(ctx, m) as store:
-        store.download(cid, output)
+    with store_client(ctx, m) as store, ByteProgress(console, f"downloading {cid[:12]}…") as received:
+        store.download(cid, output, progress=received)
     console.print(f"{cid} written to {output}")
 
 

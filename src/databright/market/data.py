@@ -15,6 +15,7 @@ from databright.cid import cid_from_digest
 from databright.datasets import CanonicalDataset, DatasetSpec, load_canonical, validate_file
 from databright.market.client import Market
 from databright.store.client import StoreClient
+from databright.store.connections import Progress
 
 Step = Callable[[str], None]
 
@@ -45,14 +46,16 @@ def request_spec(market: Market, store: StoreClient, database: str) -> DatasetSp
 
 
 def submit(market: Market, store: StoreClient, database: str, path: Path, shares: int,
-           step: Step = _quiet) -> Submission:
-    """validate → upload (encrypted at rest) → propose; nothing leaves the machine if validation fails."""
+           step: Step = _quiet, progress: Progress | None = None) -> Submission:
+    """validate → upload (encrypted at rest) → propose; nothing leaves the machine if validation fails.
+
+    `progress(done, total)` is called as the upload's bytes go out (see `StoreClient.upload_bytes`)."""
     step("fetching the request's spec")
     spec = request_spec(market, store, database)
     step(f"validating {path.name}")
     ds = validate_file(path, spec)
     step(f"uploading {ds.n} samples")
-    cid = store.upload_bytes(ds.to_bytes())
+    cid = store.upload_bytes(ds.to_bytes(), progress)
     step("proposing")
     pid = market.propose(database, cid, ds.n, shares)
     return Submission(pid, cid, ds.n)

@@ -83,10 +83,12 @@ class StoreClient:
 
     # -- uploads -------------------------------------------------------------------------------
 
-    def upload_bytes(self, data: bytes) -> str:
-        """Stores `data`; returns its CID."""
+    def upload_bytes(self, data: bytes, progress: Progress | None = None) -> str:
+        """Stores `data`; returns its CID. `progress(done, total)`, if given, after each chunk sent."""
         self._check_size(len(data))
-        return self._upload(lambda: iter([data]), len(data))
+        if progress is None:
+            return self._upload(lambda: iter([data]), len(data))
+        return self._upload(lambda: _slices(data, progress), len(data))
 
     def upload_file(self, path: Path | str, progress: Progress | None = None) -> str:
         """Stores the file at `path`, streamed; returns its CID. `progress(done, total)` after each chunk."""
@@ -313,3 +315,11 @@ def _raise_for(status: int, body: bytes, phrase: str = "") -> NoReturn:
         raise IntegrityError(reason)
     kind = StoreUnavailable if status == 503 else _ERRORS.get(status, StoreError)
     raise kind(f"store server refused ({status}): {reason}")
+
+
+def _slices(data: bytes, progress: Progress) -> Iterator[Buffer]:
+    """`data` in CHUNK-sized views (no copies), reporting each one sent."""
+    view = memoryview(data)
+    for start in range(0, len(data), CHUNK):
+        yield view[start : start + CHUNK]
+        progress(min(start + CHUNK, len(data)), len(data))
