@@ -53,7 +53,7 @@ bench: setup
 	$(BIN)/python bench/gas.py
 	$(BIN)/python bench/store_lib.py
 	$(BIN)/python bench/store.py
-	$(BIN)/python bench/disk_hints.py
+	$(BIN)/python bench/store_ab.py
 	$(BIN)/python bench/valuation.py
 	$(BIN)/python bench/compute.py
 	$(BIN)/python bench/paper_table.py

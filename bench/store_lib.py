@@ -43,7 +43,6 @@ from rich.table import Table
 
 from databright.config import home
 from databright.store import BlobStore
-from databright.store.memory_reuse import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "store_lib.json"
@@ -218,7 +217,6 @@ def parse_args(description: str | None, prefix: str,
 
 
 def main() -> None:
-    keep_freed_memory()  # as the processes that move blobs do (`databright data`, the store server)
     args, sizes, work = parse_args(__doc__.splitlines()[0] if __doc__ else None, "bench-store-")
     try:
         reset = reset_peak_rss()

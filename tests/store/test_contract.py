@@ -28,7 +28,6 @@ from databright.store import (
     BlobNotFound,
     BlobStore,
     BlobTooLarge,
-    HashedParts,
     IntegrityError,
     LocalBackend,
     MemoryBackend,
@@ -232,52 +231,14 @@ class BlobStoreContract(ABC):
             store.put_stream([b"stored anyway"], named=refuse)
         assert store.get_bytes(cid_for_bytes(b"stored anyway")) == b"stored anyway"  # whole and rightly named
 
-    def test_parts_hashed_as_they_came_store_the_same_blob(self, store: BlobStore) -> None:
-        data = os.urandom(MIB + 12345)
-        parts = HashedParts()
-        for start in range(0, len(data), 100_000):
-            parts.add(data[start : start + 100_000])
-        parts.add(b"")
-        assert parts.size == len(data)
-        cid = store.put_parts(parts, named=lambda c: None)
-        assert cid == cid_for_bytes(data) and store.get_bytes(cid) == data
-        empty = store.put_parts(HashedParts())
-        assert empty == cid_for_bytes(b"") and store.get_bytes(empty) == b""
-        with pytest.raises(TypeError, match="immutable bytes"):
-            parts.add(bytearray(b"could change later"))  # type: ignore[arg-type]
-
     @pytest.mark.parametrize("size", [0, 1, MIB - 1, MIB, 3 * MIB + 12345])
-    def test_blocks_of_pieces_store_the_same_blob(self, store: BlobStore, size: int) -> None:
-        """The server's large-upload path: pieces cut anywhere, grouped in blocks of any length."""
+    def test_pieces_cut_anywhere_store_the_same_blob(self, store: BlobStore, size: int) -> None:
+        """The server's upload path: the pieces the network cut, chained from blocks of any length."""
         data = os.urandom(size)
         pieces = [data[i : i + 100_000] for i in range(0, size, 100_000)]
-        blocks = [pieces[i : i + 7] for i in range(0, len(pieces), 7)] + [[], [b""]]
         seen: list[str] = []
-        cid = store.put_blocks(iter(blocks), size, named=seen.append)
+        cid = store.put_stream([*pieces, b""], named=seen.append)
         assert cid == cid_for_bytes(data) and seen == [cid] and store.get_bytes(cid) == data
-
-    @pytest.mark.parametrize(("announced", "error", "match"), [
-        (MIB, BlobTooLarge, "longer than the"),
-        (MIB + 2, StoreError, "ended after"),
-    ])
-    def test_blocks_that_do_not_make_the_announced_size_keep_nothing(
-        self, store: BlobStore, announced: int, error: type[Exception], match: str
-    ) -> None:
-        data = os.urandom(MIB + 1)
-        before = sorted(store.list())
-        with pytest.raises(error, match=match):
-            store.put_blocks([[data[:MIB]], [data[MIB:]]], announced)
-        assert sorted(store.list()) == before and not store.exists(cid_for_bytes(data))
-
-    def test_a_failing_stream_of_blocks_keeps_nothing(self, store: BlobStore) -> None:
-        def blocks() -> Iterator[list[bytes]]:
-            yield [os.urandom(MIB), os.urandom(1000)]
-            raise ConnectionResetError("the uploader went away")
-
-        before = sorted(store.list())
-        with pytest.raises(ConnectionResetError):
-            store.put_blocks(blocks(), 3 * MIB)
-        assert sorted(store.list()) == before
 
     def test_prefetch_is_only_a_hint(self, store: BlobStore) -> None:
         cid = store.put_bytes(b"soon read")

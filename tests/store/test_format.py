@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import io
-import itertools
 import os
 
 import pytest
@@ -55,43 +53,6 @@ def test_sizes_and_round_trip(size: int, segment_size: int) -> None:
     opener = Opener(stored[:HEADER_BYTES], master, digest)
     assert opener.bound_to_cid
     assert b"".join(p for p, _ in opener.read_segments(io.BytesIO(stored[HEADER_BYTES:]))) == data
-
-
-@settings(max_examples=300, deadline=None)
-@given(data=st.binary(max_size=200), segment_size=st.integers(1, 40), cuts=st.lists(st.integers(0, 200), max_size=8),
-       flush=st.integers(1, 80))
-def test_sealing_pieces_gives_the_bytes_of_sealing_segments(
-    data: bytes, segment_size: int, cuts: list[int], flush: int
-) -> None:
-    """`seal_pieces` (the server's way, pieces as the network cut them, handed out in views of
-    about `flush` bytes) stores exactly what `seal` does segment by segment, so readers cannot
-    tell the two apart."""
-    master = MasterKey(bytes(range(32)))
-    whole = Sealer(master, segment_size)
-    pieced = copy.copy(whole)  # the same data key and nonce prefix
-    bounds = sorted({0, len(data), *(c for c in cuts if c <= len(data))})
-    pieces = [data[a:b] for a, b in itertools.pairwise(bounds)] + [b""]
-    expected = b"".join(whole.seal(p, last) for p, last in split_segments([data], segment_size))
-    views = [bytes(view) for view in pieced.seal_pieces(pieces, len(data), flush=flush)]
-    assert b"".join(views) == expected
-    assert all(len(view) < flush + 2 * TAG_BYTES + max(map(len, pieces)) for view in views)
-    digest = hashlib.sha256(data).digest()
-    opener = Opener(pieced.header(digest), master, digest)
-    assert b"".join(p for p, _ in opener.read_segments(io.BytesIO(expected))) == data
-
-
-def test_sealing_pieces_refuses_a_total_the_pieces_do_not_make() -> None:
-    master = MasterKey(os.urandom(32))
-    with pytest.raises(ValueError, match="more than the 4 bytes"):
-        [*Sealer(master, 3).seal_pieces([b"ab", b"cde"], 4)]
-    with pytest.raises(ValueError, match="add up to 2 bytes, not the 4"):
-        [*Sealer(master, 3).seal_pieces([b"ab"], 4)]
-    with pytest.raises(ValueError, match="never negative"):
-        [*Sealer(master, 3).seal_pieces([], -1)]
-    used = Sealer(master, 3)
-    used.seal(b"abc", last=False)
-    with pytest.raises(RuntimeError, match="from its first segment"):
-        [*used.seal_pieces([b"d"], 1)]
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -217,13 +178,3 @@ def test_segments_inside_one_immutable_chunk_are_not_copied() -> None:
     (copied, _), = split_segments([mutable], 100)
     mutable[0] ^= 1
     assert copied == data  # a caller's buffer is copied: changing it later changes nothing
-
-
-def test_freed_memory_is_kept_for_reuse_on_glibc() -> None:
-    import platform
-
-    from databright.store.memory_reuse import keep_freed_memory
-
-    glibc = platform.libc_ver()[0] == "glibc"
-    assert keep_freed_memory() is glibc
-    assert keep_freed_memory() is glibc  # once per process; asking again changes nothing

@@ -44,33 +44,19 @@ def test_one_range_covers_the_file_up_to_the_limit(tmp_path: Path, hints: list[t
     assert hints == [(0, size), (0, min(size, 1000))]
 
 
-def test_pieces_tile_the_asked_range_and_stop_at_the_file_end(tmp_path: Path, hints: list[tuple[int, int]]) -> None:
-    size = 300_000
-    fd = _file(tmp_path, size)
-    try:
-        prefetch(fd, piece=128 << 10)
-        assert hints == [(0, 128 << 10), (128 << 10, 128 << 10), (256 << 10, size - (256 << 10))]
-        hints.clear()
-        prefetch(fd, size=200_000, piece=128 << 10)
-        assert hints == [(0, 128 << 10), (128 << 10, 200_000 - (128 << 10))]
-    finally:
-        os.close(fd)
-
-
 def test_a_large_file_is_asked_only_up_to_the_limit(tmp_path: Path, hints: list[tuple[int, int]]) -> None:
     fd = _file(tmp_path, PREFETCH_BYTES + 12345)
     try:
-        prefetch(fd, piece=1 << 20)
+        prefetch(fd)
     finally:
         os.close(fd)
-    assert sum(length for _, length in hints) == PREFETCH_BYTES and len(hints) == PREFETCH_BYTES >> 20
+    assert hints == [(0, PREFETCH_BYTES)]
 
 
 def test_an_empty_file_asks_for_nothing(tmp_path: Path, hints: list[tuple[int, int]]) -> None:
     fd = _file(tmp_path, 0)
     try:
         prefetch(fd)
-        prefetch(fd, piece=4096)
     finally:
         os.close(fd)
     assert hints == []

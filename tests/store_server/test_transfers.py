@@ -15,15 +15,16 @@ from databright.cid import cid_for_bytes
 from databright.store import AccessDenied, BlobNotFound, BlobTooLarge, IntegrityError, connections
 from databright.store import client as client_module
 from databright.store import server as server_module
+from databright.store.auth import sign_request
 from databright.store.errors import StoreError
-from databright.store.uploads import SMALL_BODY
+from databright.store.uploads import BLOCK
 
 from .conftest import MAX_UPLOAD, World, blob_names, temp_files
 
 
-@pytest.mark.parametrize("size", [0, 1, SMALL_BODY, SMALL_BODY + 1, MAX_UPLOAD])
-def test_both_upload_paths_store_the_body_and_record_the_uploader(w: World, tmp_path: Path, size: int) -> None:
-    """Bodies up to SMALL_BODY are hashed as they arrive and stored in one trip; larger ones stream."""
+@pytest.mark.parametrize("size", [0, 1, BLOCK, BLOCK + 1, MAX_UPLOAD])
+def test_uploads_store_the_body_and_record_the_uploader(w: World, tmp_path: Path, size: int) -> None:
+    """Bodies of one block, of one block and a byte (two hops to the store), and of the limit."""
     content = os.urandom(size)
     source = tmp_path / "source"
     source.write_bytes(content)
@@ -240,3 +241,32 @@ def test_upload_bytes_reports_its_progress_chunk_by_chunk(w: World, monkeypatch:
         assert client.upload_bytes(content, progress=lambda done, total: seen.append((done, total))) \
             == cid_for_bytes(content)
     assert seen == [(n * client_module.CHUNK, len(content)) for n in (1, 2, 3)] + [(len(content), len(content))]
+
+
+@pytest.mark.parametrize("pieces", [[1], [3, 70_000, 1], [200_000] * 3])
+def test_a_body_sent_in_pieces_with_pauses_arrives_whole(w: World, pieces: list[int]) -> None:
+    """A raw request whose body comes in separate writes (so that several reads, and several
+    `on_body` calls between two reads of the app, happen) is stored byte for byte."""
+    with w.client("stranger") as client:
+        client.upload_bytes(b"warm")  # the client learns the limit; its signature helper is used below
+        content = os.urandom(sum(pieces))
+        headers = {**sign_request(client.signer, "POST", "/blobs"), "Content-Length": str(len(content)),
+                   "Content-Type": "application/octet-stream", "Host": "store"}
+        head = "POST /blobs HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        host, port = w.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(head.encode())
+            done = 0
+            for size in pieces:
+                sock.sendall(content[done : done + size])
+                done += size
+                time.sleep(0.01)
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                more = sock.recv(65536)
+                if not more:
+                    break
+                answer += more
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert cid_for_bytes(content).encode() in answer
+        assert client.get_bytes(cid_for_bytes(content)) == content

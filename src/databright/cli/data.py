@@ -14,20 +14,9 @@ from databright.cli.progress import ByteProgress, columns
 from databright.datasets.summary import summarize, write_png_grid
 from databright.market.data import proposal_data, submit
 from databright.market.units import parse_amount
-from databright.store.memory_reuse import keep_freed_memory
 
 data_app = typer.Typer(help="Submit, inspect and fetch datasets (encrypted in the store).", no_args_is_help=True)
 store_app = typer.Typer(help="Run the encrypted store server.", no_args_is_help=True)
-
-
-@data_app.callback()
-def _data_process() -> None:
-    """Blobs move through this process: it keeps freed pages for reuse (see store.memory_reuse).
-
-    Only here and in the store server, not for every command: a process that trains or values
-    data has large, short-lived arrays better given back to the system.
-    """
-    keep_freed_memory()
 
 
 @data_app.command("submit")

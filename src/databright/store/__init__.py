@@ -11,7 +11,7 @@ not load a web framework or a chain connection.
 """
 
 from databright.store.backend import BlobBackend, StagedBlob, canonical_cid
-from databright.store.blobstore import BlobStore, HashedParts
+from databright.store.blobstore import BlobStore
 from databright.store.blobstream import BlobStream
 from databright.store.errors import (
     AccessDenied,
@@ -31,7 +31,6 @@ __all__ = [
     "BlobStore",
     "BlobStream",
     "BlobTooLarge",
-    "HashedParts",
     "IntegrityError",
     "LocalBackend",
     "MemoryBackend",

@@ -78,27 +78,19 @@ def fsync_dir(folder: Path) -> None:
 
 
 PREFETCH_BYTES = 4 << 20
-PREFETCH_PIECE = 128 << 10
 
 
-def prefetch(fd: int, size: int = PREFETCH_BYTES, *, piece: int | None = None) -> None:
+def prefetch(fd: int, size: int = PREFETCH_BYTES) -> None:
     """Asks the kernel to start reading the first `size` bytes of a file into the page cache.
 
-    Why: a blob's first read from a cold disk costs ~1-1.4 ms per MB here, and a request has
-    other work to do before its first read (checking a signature and rights, signing and sending
-    headers). Started early, the disk works meanwhile; readahead then keeps ahead of the rest.
-    Only the start: asking for a whole 2 GB file would evict everyone else's cache.
-
-    With `piece`, the range is asked in pieces of that size: each becomes a request of its own
-    and the disk serves several at once, so a cold file is in memory 7-24 % sooner here with
-    128 KiB pieces than asked as one range (two runs of bench/disk_hints.py: 1 MB 1.27 -> 1.18
-    and 1.08 -> 0.89 ms, 4 MB 5.1 -> 4.5 and 4.8 -> 3.9 ms). But asking costs more that way (one
-    MB: 0.17-0.22 ms as one range, 0.21-0.27 ms in pieces), so only a caller that asks from a
-    helper thread splits; the server asks in its event loop, as one range.
+    Why: a blob's first read from a cold disk costs ~1-1.4 ms per MB here, and a read request has
+    other work to do before its first read (checking a signature and rights): started early, the
+    disk works meanwhile, and readahead then keeps ahead of the rest. Only the start: asking for
+    a whole 2 GB file would evict everyone else's cache. The server's read prefetch is the one
+    place this pays: a 1 MB download took 14 % longer without it (bench/store_ab.py, issue 18).
     """
     if not hasattr(os, "posix_fadvise"):
         return
     end = min(size, os.fstat(fd).st_size)
-    step = piece or end or 1
-    for start in range(0, end, step):
-        os.posix_fadvise(fd, start, min(step, end - start), os.POSIX_FADV_WILLNEED)
+    if end:
+        os.posix_fadvise(fd, 0, end, os.POSIX_FADV_WILLNEED)

@@ -26,10 +26,9 @@ good one by accident:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import tempfile
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -46,10 +45,10 @@ from databright.store.crypto import (
     plaintext_size,
     split_segments,
 )
-from databright.store.errors import BlobTooLarge, StoreError
+from databright.store.errors import BlobTooLarge
 from databright.store.keys import MasterKey, master_key
 from databright.store.local import LocalBackend
-from databright.store.pipeline import Pipelined, PipelinedBlockSha256, PipelinedSha256, submit
+from databright.store.pipeline import Pipelined, PipelinedSha256, submit
 
 
 @runtime_checkable
@@ -129,65 +128,6 @@ class BlobStore:
                 digest.update.drain()  # a failed upload's segment may still be being hashed
 
         return self._seal(hashed_segments(), digest.digest, named)
-
-    def put_parts(self, parts: HashedParts, *, named: Callable[[str], object] | None = None) -> str:
-        """Stores bytes gathered in a `HashedParts` (hashed as they arrived); returns the CID.
-
-        The store server gathers a small upload so, hashing each piece as the network hands it
-        over: when the last piece is in, the hash is all but done, and only encryption and the
-        write remain before the commit. `named` is as for `put_stream`. The pieces are gathered
-        into segments, sealed and written each at once: for a body this small one call of each
-        costs less than one per piece (a 1 MB put sealed piece by piece took 0.82 ms, not 0.6).
-        """
-        return self._seal(split_segments(parts.pieces, self.segment_size), parts.digest, named)
-
-    def put_blocks(self, blocks: Iterable[Sequence[bytes]], size: int, *,
-                   named: Callable[[str], object] | None = None) -> str:
-        """Stores a blob of an announced `size`, given as blocks of immutable pieces; its CID.
-
-        The store server's path for large uploads (`uploads.Receiver`): a block is the list of
-        pieces the network handed over, hashed in one trip to a helper thread while its pieces
-        are encrypted one by one (`Sealer.seal_pieces`) and written. Nothing is copied to gather
-        segments: that was one memmove of every uploaded byte, on top of the two the HTTP layer
-        makes (together 13 % of the server's CPU time during an upload). BlobTooLarge if the
-        blocks pass `size`, StoreError if they end short: nothing is kept then. `named` is as
-        for `put_stream`.
-        """
-        self._check_limit(size)
-        digest = PipelinedBlockSha256()
-
-        def pieces() -> Iterator[bytes]:
-            received = 0
-            try:
-                for block in blocks:
-                    received += sum(len(piece) for piece in block)
-                    if received > size:
-                        raise BlobTooLarge(f"the upload is longer than the {size} bytes it announced")
-                    digest.update(block)
-                    yield from block
-            finally:
-                digest.update.drain()  # a failed upload's block may still be being hashed
-            if received != size:
-                raise StoreError(f"the upload ended after {received} of the {size} bytes it announced")
-
-        return self._seal_pieces(pieces(), size, digest.digest, named)
-
-    def _seal_pieces(self, pieces: Iterator[bytes], size: int, digest: Callable[[], bytes],
-                     named: Callable[[str], object] | None) -> str:
-        """Like `_seal`, for a blob of a known size given in pieces of any sizes (see `put_blocks`)."""
-        sealer = Sealer(self._master, self.segment_size)
-        with self.backend.stage() as staged:
-            staged.write(bytes(HEADER_BYTES))  # a placeholder: the header binds the CID, known only at the end
-            sealed = sealer.seal_pieces(pieces, size)
-            try:
-                for view in sealed:
-                    staged.write(view)
-                sha = digest()
-            finally:
-                sealed.close()
-                if isinstance(pieces, Generator):
-                    pieces.close()  # runs its cleanup now, also when this failed half-way
-            return self._publish(staged, sealer, sha, named)
 
     def _seal(self, segments: Iterable[tuple[Chunk, bool]], digest: Callable[[], bytes],
               named: Callable[[str], object] | None) -> str:
@@ -300,35 +240,6 @@ class BlobStore:
     def list(self) -> Iterator[str]:
         """The CIDs of all stored blobs, in no particular order."""
         return self.backend.list()
-
-
-class HashedParts:
-    """Immutable pieces of one blob and the sha-256 of exactly those pieces, kept together.
-
-    The only way in is `add`, which hashes what it appends, so the digest always matches the
-    pieces: `BlobStore.put_parts` can name the blob by it without hashing again.
-    """
-
-    def __init__(self) -> None:
-        self._pieces: list[bytes] = []
-        self._hash = hashlib.sha256()
-        self.size = 0
-
-    def add(self, piece: bytes) -> None:
-        """Appends `piece` (bytes: nobody can change it afterwards) and hashes it."""
-        if not isinstance(piece, bytes):
-            raise TypeError("HashedParts keeps immutable bytes only")
-        if piece:
-            self._hash.update(piece)
-            self._pieces.append(piece)
-            self.size += len(piece)
-
-    @property
-    def pieces(self) -> list[bytes]:
-        return list(self._pieces)
-
-    def digest(self) -> bytes:
-        return self._hash.digest()
 
 
 def _chunks(source: Iterable[Chunk] | Readable, size: int) -> Iterable[Chunk]:

@@ -20,7 +20,6 @@ body sent from reused buffers and a download's read straight into them; the one 
 from __future__ import annotations
 
 import contextlib
-import functools
 import http.client
 import json
 import os
@@ -33,7 +32,7 @@ from urllib.parse import urlsplit
 import httpx
 from eth_account.signers.local import LocalAccount
 
-from databright.store._fsutil import PREFETCH_PIECE, StreamingWriter, prefetch
+from databright.store._fsutil import StreamingWriter
 from databright.store.auth import sign_request
 from databright.store.backend import canonical_cid, cid_digest, cid_text
 from databright.store.connections import ConnectionPool, Progress, file_chunks, fill, read_quietly
@@ -46,7 +45,7 @@ from databright.store.errors import (
     StoreError,
     StoreUnavailable,
 )
-from databright.store.pipeline import Buffer, PipelinedSha256, submit
+from databright.store.pipeline import Buffer, PipelinedSha256
 
 CHUNK = 4 << 20
 
@@ -94,14 +93,8 @@ class StoreClient:
         """Stores the file at `path`, streamed; returns its CID. `progress(done, total)` after each chunk."""
         with open(path, "rb", buffering=0) as source:
             size = os.fstat(source.fileno()).st_size
-            # The disk starts reading while the request is signed and sent; asking it takes
-            # ~0.2-0.3 ms of its own here, so a helper thread asks, in pieces (see `prefetch`).
-            asked = submit(functools.partial(prefetch, piece=PREFETCH_PIECE), source.fileno())
-            try:
-                self._check_size(size)
-                return self._upload(lambda: file_chunks(source, size, CHUNK, progress), size)
-            finally:
-                asked.result()  # the descriptor stays open until the hint was given
+            self._check_size(size)
+            return self._upload(lambda: file_chunks(source, size, CHUNK, progress), size)
 
     def _upload(self, body: Callable[[], Iterator[Buffer]], size: int) -> str:
         """Sends one upload over a pooled http.client connection (see `connections`), hashing it on the way.

@@ -40,7 +40,6 @@ from collections.abc import Generator, Iterable, Iterator
 from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import AEADEncryptionContext, Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from databright.store._fsutil import read_exact
@@ -101,79 +100,6 @@ class Sealer:
         self._index += 1
         self._finished = last
         return sealed
-
-    def seal_pieces(self, pieces: Iterable[Chunk], total: int, *, flush: int = 256 << 10) -> Generator[memoryview]:
-        """The stored form of a whole blob of `total` bytes, given in pieces of any sizes.
-
-        Byte for byte what `seal` gives segment by segment, but each piece is encrypted as it
-        comes (GCM is a stream cipher with its tag at the end), so no segment is ever gathered:
-        the store server seals an upload in the pieces the network handed over, and gathering
-        them into segments was a copy of every uploaded byte. Why the total is needed up front:
-        a segment's associated data says whether it is the last, before its first byte is
-        encrypted. Pieces adding up to more or less than `total` raise ValueError, after which
-        nothing sealed may be kept.
-
-        The pieces are encrypted one after the other into one buffer, which is handed out as a
-        view once it holds `flush` bytes (and at the end), then reused: each view is valid only
-        until the next is asked for (the store writes it in between). So the store makes one
-        write per ~`flush` bytes whatever sizes the network cut the pieces to (a slow client's
-        are a few KB), and no ciphertext is ever allocated anew. 256 KiB keeps the buffer in a
-        core's cache between the cipher and the write; 1 MiB was no faster (100 MB uploads a
-        little faster, 2 GB ones a little slower, within this machine's noise).
-        """
-        if self._index or self._finished:
-            raise RuntimeError("seal_pieces seals a whole blob, from its first segment")
-        if total < 0:
-            raise ValueError("a blob's size is never negative")
-        final = max(0, -(-total // self.segment_size) - 1)  # index of the last segment (0 for the empty blob)
-        if final >= MAX_SEGMENTS:
-            raise BlobTooLarge(f"a blob may have at most {MAX_SEGMENTS} segments")
-        slack = 2 * TAG_BYTES  # update_into wants up to a block more than it writes; then a tag may follow
-        out = bytearray(min(flush, total) + slack)
-        used = 0
-        encryptor = self._segment_encryptor(0, final)
-        room = min(self.segment_size, total)  # bytes the current segment still takes
-        done = 0
-        for piece in pieces:
-            view = memoryview(piece).cast("B")
-            if done + len(view) > total:
-                raise ValueError(f"the pieces add up to more than the {total} bytes announced")
-            done += len(view)
-            while view:
-                take = min(room, len(view))
-                if used + take + slack > len(out):
-                    if used:
-                        yield memoryview(out)[:used]
-                        used = 0
-                    if take + slack > len(out):
-                        out = bytearray(take + slack)
-                used += encryptor.update_into(view[:take], memoryview(out)[used:])
-                view, room = view[take:], room - take
-                if room == 0 and self._index < final:
-                    encryptor.finalize()
-                    out[used : used + TAG_BYTES] = encryptor.tag
-                    used += TAG_BYTES
-                    self._index += 1
-                    encryptor = self._segment_encryptor(self._index, final)
-                    room = min(self.segment_size, total - self._index * self.segment_size)
-                if used >= flush:
-                    yield memoryview(out)[:used]
-                    used = 0
-        if done != total:
-            raise ValueError(f"the pieces add up to {done} bytes, not the {total} announced")
-        encryptor.finalize()
-        self._index += 1
-        self._finished = True
-        out[used : used + TAG_BYTES] = encryptor.tag  # the slack always leaves room for it
-        yield memoryview(out)[: used + TAG_BYTES]
-
-    def _segment_encryptor(self, index: int, final: int) -> AEADEncryptionContext:
-        """An incremental AES-GCM encryptor for segment `index`, with `seal`'s nonce and associated data."""
-        nonce = self._prefix + index.to_bytes(4, "big")
-        encryptor = Cipher(algorithms.AES(self._data_key), modes.GCM(nonce)).encryptor()
-        encryptor.authenticate_additional_data(_AAD.pack(index, index == final))
-        return encryptor
-
 
 def _key_aad(fields: bytes, digest: bytes) -> bytes:
     """What the wrapped key is bound to: the header fields, and from version 2 the CID's digest."""

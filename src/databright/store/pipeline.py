@@ -21,7 +21,7 @@ import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Sequence, Sized
+from collections.abc import Callable, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
@@ -102,27 +102,5 @@ class PipelinedSha256:
 
     def digest(self) -> bytes:
         """The digest of everything passed so far (waits for the segment in flight)."""
-        self.update.wait()
-        return self._hash.digest()
-
-
-class PipelinedBlockSha256:
-    """Like `PipelinedSha256`, for blocks given as lists of pieces: one trip to a thread per block.
-
-    The store server hands an upload over in blocks of the pieces the network gave it (~256 KB
-    each, see `uploads.Receiver`); hashing them a block at a time costs one hand-over per block
-    instead of one per piece. The pieces must be immutable (bytes).
-    """
-
-    def __init__(self) -> None:
-        self._hash = hashlib.sha256()
-        self.update = Pipelined[Sequence[bytes]](self._hash_all, inline_below=0)  # a block is never small
-
-    def _hash_all(self, block: Sequence[bytes]) -> None:
-        for piece in block:
-            self._hash.update(piece)
-
-    def digest(self) -> bytes:
-        """The digest of every block passed so far (waits for the one in flight)."""
         self.update.wait()
         return self._hash.digest()

@@ -10,7 +10,7 @@ access_denied (see `access`), 404 not_found, 413 too_large, 500 integrity / stor
 chain_unavailable (rights cannot be checked, so nothing is read).
 
 Memory stays flat whatever the blob size, because nothing is ever held whole. An upload is
-received in the event loop and handed in large blocks to `BlobStore.put_blocks` in a worker
+received in the event loop and handed in large blocks to `BlobStore.put_stream` in a worker
 thread (`uploads.Receiver`), so receiving overlaps hashing, encryption and writing. A download
 reads the next segment in a thread while the current one is sent.
 
@@ -45,7 +45,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from databright.config import home
 from databright.errors import ChainError, CidError, DataBrightError
 from databright.market.client import Market
-from databright.store import http_protocol
 from databright.store.access import AccessPolicy, ChainAccessPolicy, CoordinatorRegistry, Decision
 from databright.store.auth import Verifier
 from databright.store.backend import canonical_cid
@@ -54,9 +53,8 @@ from databright.store.blobstream import BlobStream
 from databright.store.crypto import plaintext_size
 from databright.store.errors import BlobNotFound, BlobTooLarge, IntegrityError, NotAuthenticated, StoreError
 from databright.store.keys import master_key
-from databright.store.memory_reuse import keep_freed_memory
 from databright.store.s3 import STALE_AFTER, S3Backend
-from databright.store.uploads import SMALL_BODY, ClientGone, Receiver, Uploads, receive_whole, store_whole, upload_index
+from databright.store.uploads import ClientGone, Receiver, Uploads, upload_index
 
 log = logging.getLogger("databright.store.server")
 
@@ -111,27 +109,17 @@ def create_app(
             if int(declared) <= max_upload_bytes + DRAIN_LIMIT:
                 await _drain(request.receive)
             return refusal(413, "too_large", f"{too_large}; this one has {declared}", op="upload", account=who)
-        if declared.isdigit() and int(declared) <= SMALL_BODY:
-            try:
-                parts = await receive_whole(request.receive, int(declared))
-            except (ClientGone, BlobTooLarge):  # the latter only if the HTTP layer let a body overrun its length
-                log.info("upload by %s abandoned by the client or longer than announced; nothing kept", who)
-                return Response(status_code=400)
-            cid = await anyio.to_thread.run_sync(store_whole, store, index, parts, who)
-            size = parts.size
-        else:
-            receiver = Receiver(request.receive, max_upload_bytes)
-            try:
-                cid = await receiver.into(store, named=lambda cid: index.record(cid, who),
-                                          size=int(declared) if declared.isdigit() else None)
-            except BlobTooLarge:
-                if not receiver.ended:
-                    await _drain(request.receive)
-                return refusal(413, "too_large", too_large, op="upload", account=who)
-            except ClientGone:
-                log.info("upload by %s abandoned by the client after %d bytes; nothing kept", who, receiver.size)
-                return Response(status_code=400)
-            size = receiver.size
+        receiver = Receiver(request.receive, max_upload_bytes)
+        try:
+            cid = await receiver.into(store, named=lambda cid: index.record(cid, who))
+        except BlobTooLarge:
+            if not receiver.ended:
+                await _drain(request.receive)
+            return refusal(413, "too_large", too_large, op="upload", account=who)
+        except ClientGone:
+            log.info("upload by %s abandoned by the client after %d bytes; nothing kept", who, receiver.size)
+            return Response(status_code=400)
+        size = receiver.size
         log.info("stored %s (%d bytes) uploaded by %s", cid, size, who)
         return JSONResponse({"cid": cid, "size": size})
 
@@ -288,7 +276,7 @@ class ServerThread:
         sock.bind((self.host, self.requested_port))
         self._socket, self.port = sock, int(sock.getsockname()[1])
         config = uvicorn.Config(self.app, log_level=self.log_level, access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=5, http=http_protocol.protocol())
+                                timeout_graceful_shutdown=5)
         server = self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
                                         name=f"databright-store-{self.port}")
@@ -313,10 +301,8 @@ class ServerThread:
 def serve(host: str, port: int, store: BlobStore, policy: AccessPolicy,
           max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, *, log_level: str = "info") -> None:
     """Serves until interrupted (Ctrl-C / SIGTERM stop it cleanly)."""
-    keep_freed_memory()
     app = create_app(store, policy, max_upload_bytes)
-    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
-                                  http=http_protocol.protocol())).run()
+    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)).run()
 
 
 def open_store(root: Path | None = None, backend: str | None = None, s3_endpoint: str | None = None,

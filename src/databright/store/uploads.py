@@ -1,14 +1,11 @@
 """The upload path of the store server: streaming a request body into the store, and who uploaded what.
 
-`Receiver` moves an HTTP body into `BlobStore.put_blocks` (`put_stream` if its length is not
-announced) without ever holding it: the event loop receives the body and gathers its pieces
-into blocks of at least `BLOCK` bytes (lists of the pieces as received, never joined: the store
-seals them as they are, and the event loop, the busiest thread of an upload, copies nothing),
-which go through a queue of `QUEUE_BLOCKS` to the store running in a worker thread. Receiving
-thus overlaps hashing, encryption and writing, a block costs one hop between the loop and the
-thread (not one per 256 KB network read), and an upload that fails half-way (too large, client
-gone) makes the blocks raise inside the store, which then keeps nothing. A small body takes a
-shorter path (`receive_whole`).
+`Receiver` moves an HTTP body into `BlobStore.put_stream` without ever holding it: the event loop
+receives the body and gathers its pieces into blocks of at least `BLOCK` bytes, which go through a
+queue of `QUEUE_BLOCKS` to the store running in a worker thread. Receiving thus overlaps hashing,
+encryption and writing, a block costs one hop between the loop and the thread (not one per 256 KB
+network read), and an upload that fails half-way (too large, client gone) makes the blocks raise
+inside the store, which then keeps nothing.
 
 `UploadIndex` records the uploader of each blob, the server's only metadata. Why: between its
 upload and its proposal a blob is referenced nowhere on-chain, yet its contributor must be able
@@ -43,7 +40,7 @@ from starlette.types import Receive
 from web3 import Web3
 
 from databright.store.backend import canonical_cid
-from databright.store.blobstore import BlobStore, HashedParts
+from databright.store.blobstore import BlobStore
 from databright.store.errors import BlobTooLarge
 
 if TYPE_CHECKING:
@@ -52,7 +49,6 @@ if TYPE_CHECKING:
 FILE_NAME = "uploads.sqlite3"
 BLOCK = 4 << 20  # upload bytes handed to the store at a time
 QUEUE_BLOCKS = 2  # blocks received ahead of the store: memory per upload ~ (QUEUE_BLOCKS + 2) * BLOCK
-SMALL_BODY = BLOCK  # bodies up to this size are received whole, then stored (see `receive_whole`)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploads (
@@ -163,35 +159,8 @@ class _Aborted(Exception):
     """Raised inside the store's upload when the receiving side failed, so nothing is kept."""
 
 
-async def receive_whole(receive: Receive, size: int) -> HashedParts:
-    """A body of a known, small `size` (at most `SMALL_BODY`), received and hashed in the event loop.
-
-    Why: a body that fits in one block gains nothing from the streaming path's queue, and hops
-    between the event loop and worker threads cost ~0.1 ms each here. Such a body is gathered
-    here, each piece hashed as it arrives (0.15 ms per 256 KiB piece, the interpreter lock
-    released meanwhile), then stored in one trip to a worker thread (`store_whole`), which only
-    has to encrypt and write it.
-    """
-    parts = HashedParts()
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone()
-        chunk: bytes = message.get("body", b"")
-        if parts.size + len(chunk) > size:  # HTTP framing enforces Content-Length; this guards memory
-            raise BlobTooLarge(f"body longer than its Content-Length {size}")
-        parts.add(chunk)
-        if not message.get("more_body", False):
-            return parts
-
-
-def store_whole(store: BlobStore, index: Uploads, parts: HashedParts, uploader: str) -> str:
-    """Stores a body received whole and records its uploader; its CID (runs in a worker thread)."""
-    return store.put_parts(parts, named=lambda cid: index.record(cid, uploader))
-
-
 class Receiver:
-    """Moves one request body into `BlobStore.put_blocks` or `put_stream` (see the module docstring)."""
+    """Moves one request body into `BlobStore.put_stream` (see the module docstring)."""
 
     def __init__(self, receive: Receive, limit: int) -> None:
         self.receive, self.limit = receive, limit
@@ -199,21 +168,14 @@ class Receiver:
         self.ended = False  # the whole body was received
         self.error: BaseException | None = None
 
-    async def into(self, store: BlobStore, named: Callable[[str], object] | None = None,
-                   size: int | None = None) -> str:
+    async def into(self, store: BlobStore, named: Callable[[str], object] | None = None) -> str:
         """Stores the body; its CID. Raises BlobTooLarge or ClientGone with nothing kept.
 
         `named` is `BlobStore.put_stream`'s: called with the CID while the blob is made durable.
-        With the body's `size` (its Content-Length) the blocks go to `BlobStore.put_blocks`,
-        which seals the pieces as received; without it, to `put_stream`, which gathers segments.
         """
         send, receive = anyio.create_memory_object_stream[list[bytes]](QUEUE_BLOCKS)
         producer = asyncio.get_running_loop().create_task(self._produce(send))
-        blocks = self._blocks(receive)
-        if size is None:
-            put = functools.partial(store.put_stream, itertools.chain.from_iterable(blocks), named=named)
-        else:
-            put = functools.partial(store.put_blocks, blocks, size, named=named)
+        put = functools.partial(store.put_stream, itertools.chain.from_iterable(self._blocks(receive)), named=named)
         try:
             return await anyio.to_thread.run_sync(put)
         except _Aborted:
