@@ -109,13 +109,11 @@ def server_main(variant: str, root: Path, port: int) -> None:
 def worker_main(variant: str, root: Path) -> None:
     """One variant's client: starts its server, then times the commands read from stdin."""
     apply(variant)
-    from databright.store.memory_reuse import keep_freed_memory
+    import store as bench_store
     from eth_account import Account
 
     from databright.store import BlobStore
     from databright.store.client import StoreClient
-
-    import store as bench_store
 
     server = bench_store.Server.__new__(bench_store.Server)
     _start(server, root, variant)
