@@ -68,8 +68,8 @@ from store_cpu import Pinned, can_pin, cpu_seconds, floor_s_per_gb
 from store_lib import cold, copy_fsync, human, parse_args, write_file
 
 from databright.store import BlobStore
-from databright.store._fsutil import fsync_dir
 from databright.store.client import StoreClient
+from databright.store.lib.fsutil import fsync_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "store.json"
@@ -79,9 +79,9 @@ def serve(root: Path, port: int, s3: list[str]) -> None:
     """The server process: an embedded chain with the market deployed, and the store in `root`
     (its blobs in the bucket `s3[0]` at the endpoint `s3[1]` when given)."""
     from databright.market import Market
-    from databright.store.access import ChainAccessPolicy
-    from databright.store.s3 import S3Backend
+    from databright.store.lib.s3 import S3Backend
     from databright.store.server import serve as serve_http
+    from databright.store.server.access import ChainAccessPolicy
 
     store = BlobStore(root, backend=S3Backend.from_url(s3[0], s3[1])) if s3 else BlobStore(root)
     serve_http("127.0.0.1", port, store, ChainAccessPolicy(Market.open("embedded"), store=store),
@@ -154,7 +154,7 @@ class S3:
         self._running = running_seaweed(work / "seaweed")
         self.weed = self._running.__enter__()
         self.bucket, self.client = BUCKET, self.weed.client()
-        from databright.store.s3 import S3Backend
+        from databright.store.lib.s3 import S3Backend
 
         self.backend = S3Backend(self.client, BUCKET)
         self.server = Server(work / "served-s3", f"s3://{BUCKET}", self.weed.endpoint)

@@ -46,7 +46,7 @@ def _no_pipeline() -> None:
     """Every Pipelined stage and `submit` inline: no helper threads beside the caller's."""
     from concurrent.futures import Future
 
-    from databright.store import pipeline
+    from databright.store.lib import pipeline
 
     class Inline:
         def submit(self, function: Callable[..., Any], *args: Any) -> Future[Any]:
@@ -62,7 +62,7 @@ def _no_pipeline() -> None:
 
 def _no_prefetch() -> None:
     """No read-ahead hint for a read's blob in the server (`LocalBackend.prefetch`)."""
-    from databright.store import local
+    from databright.store.lib import local
 
     local.prefetch = lambda fd, *a, **k: None  # type: ignore[attr-defined]
 
@@ -70,7 +70,8 @@ def _no_prefetch() -> None:
 def _no_cid_fast_path() -> None:
     """CIDs parsed and spelled by the multiformats library."""
     from databright import cid
-    from databright.store import access, backend, blobstore, blobstream
+    from databright.store.lib import backend, blobstore, blobstream
+    from databright.store.server import access
 
     for module in (backend, blobstore, blobstream, access):
         if hasattr(module, "cid_digest"):

@@ -100,7 +100,7 @@ class SeaweedS3:
     def client(self) -> Any:
         """One boto3 client for the session (they are thread-safe, and cost ~50 ms to make)."""
         if self._client is None:
-            from databright.store.s3 import client_for
+            from databright.store.lib.s3 import client_for
 
             self._client = client_for(self.endpoint)
         return self._client

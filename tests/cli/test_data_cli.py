@@ -22,9 +22,9 @@ from databright.datasets import DatasetSpec, load_canonical
 from databright.datasets.writers import write_dataset
 from databright.market import Market
 from databright.store import BlobStore
-from databright.store.access import ChainAccessPolicy
 from databright.store.client import StoreClient
 from databright.store.server import ServerThread, create_app
+from databright.store.server.access import ChainAccessPolicy
 
 SPEC = DatasetSpec(name="tiny digits", feature_shape=(2, 2), labels=(0, 1, 2), min_samples=3)
 rng = np.random.default_rng(1)

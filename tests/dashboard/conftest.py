@@ -22,8 +22,8 @@ from rich.console import Console
 from databright.demo import run_demo
 from databright.market import Market
 from databright.store import BlobStore
-from databright.store.access import ChainAccessPolicy
 from databright.store.server import ServerThread, create_app
+from databright.store.server.access import ChainAccessPolicy
 
 
 @dataclass

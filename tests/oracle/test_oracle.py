@@ -19,10 +19,10 @@ from databright.market.data import publish_spec
 from databright.market.units import UNIT
 from databright.oracle import Oracle
 from databright.store import BlobStore
-from databright.store.access import ChainAccessPolicy
 from databright.store.client import StoreClient
 from databright.store.errors import AccessDenied
 from databright.store.server import ServerThread, create_app
+from databright.store.server.access import ChainAccessPolicy
 
 DIGITS = split_digits(4)
 

@@ -37,7 +37,7 @@ def deterministic(n: int) -> Iterator[bytes]:
 def main() -> None:
     mode, root = sys.argv[1], Path(sys.argv[2])
     if mode == "slow" and len(sys.argv) > 3:
-        from databright.store.s3 import S3Backend, client_for, parse_url
+        from databright.store.lib.s3 import S3Backend, client_for, parse_url
 
         bucket, prefix = parse_url(sys.argv[3])
         store = BlobStore(root, backend=S3Backend(client_for(sys.argv[4]), bucket, prefix, part_size=5 << 20))

@@ -33,10 +33,10 @@ from databright.store import (
     MemoryBackend,
     StoreError,
 )
-from databright.store.backend import cid_digest
-from databright.store.crypto import HEADER_BYTES, TAG_BYTES, Sealer, split_segments
-from databright.store.keys import WRAPPED_BYTES, load_or_create
-from databright.store.s3 import S3Backend
+from databright.store.lib.backend import cid_digest
+from databright.store.lib.crypto import HEADER_BYTES, TAG_BYTES, Sealer, split_segments
+from databright.store.lib.keys import WRAPPED_BYTES, load_or_create
+from databright.store.lib.s3 import S3Backend
 
 MIB = 1 << 20
 SEG = 1024  # small segments make multi-segment tampering cases cheap

@@ -13,8 +13,9 @@ from multiformats import CID
 
 from databright.cid import cid_for_bytes, cid_from_digest, digest_from_cid
 from databright.errors import CidError
-from databright.store.backend import canonical_cid, cid_digest, cid_text
-from databright.store.crypto import (
+from databright.store.errors import IntegrityError
+from databright.store.lib.backend import canonical_cid, cid_digest, cid_text
+from databright.store.lib.crypto import (
     HEADER_BYTES,
     MAX_SEGMENT_SIZE,
     TAG_BYTES,
@@ -23,8 +24,7 @@ from databright.store.crypto import (
     plaintext_size,
     split_segments,
 )
-from databright.store.errors import IntegrityError
-from databright.store.keys import MasterKey
+from databright.store.lib.keys import MasterKey
 
 
 @settings(max_examples=200, deadline=None)

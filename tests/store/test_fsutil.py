@@ -1,4 +1,4 @@
-"""`_fsutil.prefetch`: which ranges of a file it asks the kernel to read ahead."""
+"""`fsutil.prefetch`: which ranges of a file it asks the kernel to read ahead."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from databright.store import _fsutil
-from databright.store._fsutil import PREFETCH_BYTES, prefetch
+from databright.store.lib import fsutil as _fsutil
+from databright.store.lib.fsutil import PREFETCH_BYTES, prefetch
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="posix_fadvise is Linux/BSD only")
 

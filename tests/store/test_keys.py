@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from databright.store import BlobStore, StoreError
-from databright.store.keys import ENV_KEY, ENV_KEY_FILE, KEY_FILE, master_key, write_new_key
+from databright.store.lib.keys import ENV_KEY, ENV_KEY_FILE, KEY_FILE, master_key, write_new_key
 
 
 @pytest.fixture(autouse=True)

@@ -19,8 +19,8 @@ import pytest
 from databright.cid import cid_for_bytes
 from databright.config import home
 from databright.store import BlobStore, BlobTooLarge, IntegrityError, LocalBackend, StoreError
-from databright.store.crypto import HEADER_BYTES, TAG_BYTES
-from databright.store.keys import KEY_FILE
+from databright.store.lib.crypto import HEADER_BYTES, TAG_BYTES
+from databright.store.lib.keys import KEY_FILE
 
 MIB = 1 << 20
 CHILD = Path(__file__).with_name("_child.py")

@@ -19,8 +19,8 @@ from seaweed import BUCKET, SeaweedS3
 
 from databright.cid import cid_for_bytes
 from databright.store import BlobStore, StoreError
-from databright.store.crypto import HEADER_BYTES, MAGIC
-from databright.store.s3 import STAGING, S3Backend, parse_url
+from databright.store.lib.crypto import HEADER_BYTES, MAGIC
+from databright.store.lib.s3 import STAGING, S3Backend, parse_url
 
 MIB = 1 << 20
 CHILD = Path(__file__).with_name("_child.py")

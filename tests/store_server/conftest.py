@@ -27,9 +27,9 @@ from databright.datasets.spec import DatasetSpec
 from databright.market import Market
 from databright.market.units import UNIT
 from databright.store import BlobStore
-from databright.store.access import ChainAccessPolicy
 from databright.store.client import StoreClient
 from databright.store.server import ServerThread, create_app
+from databright.store.server.access import ChainAccessPolicy
 
 RULES = Rules(quorum_bps=2000, approval_bps=5001, voting_period=50, max_shares=100 * UNIT)
 MAX_UPLOAD = 8 << 20

@@ -7,8 +7,8 @@ import pytest
 from databright.cid import cid_for_bytes
 from databright.datasets.spec import DatasetSpec
 from databright.market.units import UNIT
-from databright.store.access import ChainAccessPolicy, Decision, NoCoordinators, StaticCoordinators
-from databright.store.uploads import UploadIndex
+from databright.store.server.access import ChainAccessPolicy, Decision, NoCoordinators, StaticCoordinators
+from databright.store.server.uploads import UploadIndex
 
 from .conftest import RULES, World
 

@@ -18,10 +18,10 @@ from databright.chain.keys import signer
 from databright.compute.attestation import approve
 from databright.market.compute import ComputeClient
 from databright.market.units import UNIT
-from databright.store.access import ChainAccessPolicy, ChainCoordinators
 from databright.store.client import StoreClient
 from databright.store.errors import AccessDenied
 from databright.store.server import ServerThread, create_app
+from databright.store.server.access import ChainAccessPolicy, ChainCoordinators
 
 from .conftest import MAX_UPLOAD, World
 

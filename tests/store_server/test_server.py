@@ -15,11 +15,11 @@ from eth_account import Account
 from databright.cid import cid_for_bytes
 from databright.errors import ChainError, CidError
 from databright.store import AccessDenied, BlobNotFound, BlobStore, BlobTooLarge, IntegrityError, NotAuthenticated
-from databright.store.access import ChainAccessPolicy, Decision
 from databright.store.auth import HEADER_ADDRESS, HEADER_SIGNATURE, sign_request
 from databright.store.client import StoreClient
 from databright.store.errors import StoreError
 from databright.store.server import ServerThread, create_app
+from databright.store.server.access import ChainAccessPolicy, Decision
 
 from .conftest import MAX_UPLOAD, World, blob_names, temp_files
 
@@ -249,7 +249,7 @@ def test_downloads_span_several_buffers_and_reuse_the_connection(
     """A blob of more than two client buffers (CHUNK) comes back whole both ways (`download` fills
     two buffers in turn, `get_bytes` keeps each one), over one kept-alive connection, and a
     connection the server closed while idle is replaced without the caller noticing."""
-    from databright.store import client as client_module
+    from databright.store.client import store_client as client_module
 
     monkeypatch.setattr(client_module, "CHUNK", 1 << 20)  # so that a blob under MAX_UPLOAD spans 4 buffers
     data = os.urandom(3 * client_module.CHUNK + 12345)

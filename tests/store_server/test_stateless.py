@@ -28,8 +28,8 @@ from databright.chain.keys import signer
 from databright.cid import cid_for_bytes
 from databright.store import AccessDenied
 from databright.store.client import StoreClient
-from databright.store.keys import ENV_KEY, ENV_KEY_FILE, write_new_key
-from databright.store.s3 import S3Backend
+from databright.store.lib.keys import ENV_KEY, ENV_KEY_FILE, write_new_key
+from databright.store.lib.s3 import S3Backend
 
 CLI = [sys.executable, "-m", "databright.cli.main"]
 MIB = 1 << 20

@@ -12,12 +12,13 @@ import httpx
 import pytest
 
 from databright.cid import cid_for_bytes
-from databright.store import AccessDenied, BlobNotFound, BlobTooLarge, IntegrityError, connections
-from databright.store import client as client_module
-from databright.store import server as server_module
+from databright.store import AccessDenied, BlobNotFound, BlobTooLarge, IntegrityError
 from databright.store.auth import sign_request
+from databright.store.client import connections
+from databright.store.client import store_client as client_module
 from databright.store.errors import StoreError
-from databright.store.uploads import BLOCK
+from databright.store.server import app as server_module
+from databright.store.server.uploads import BLOCK
 
 from .conftest import MAX_UPLOAD, World, blob_names, temp_files
 

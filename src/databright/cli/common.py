@@ -64,7 +64,7 @@ def store_client(ctx: typer.Context, m: Market) -> StoreClient:
     """A store client signing as the acting account (its key comes from the dev chain)."""
     from databright.chain.keys import signer
     from databright.store.client import StoreClient
-    from databright.store.service import store_url
+    from databright.store.client.service import store_url
 
     return StoreClient(store_url(options(ctx).store), signer(m.chain))
 

@@ -55,7 +55,7 @@ def serve(
     from databright.chain.keys import signer
     from databright.dashboard import BlobReader, Dashboard, create_app
     from databright.store.client import StoreClient
-    from databright.store.service import store_url
+    from databright.store.client.service import store_url
 
     if poll <= 0:
         raise ConfigError(f"--poll is a number of seconds above 0, not {poll}")

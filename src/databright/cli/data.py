@@ -116,8 +116,8 @@ def store_serve(
         help="Seconds after which an unfinished upload in the bucket is dead and removed.")] = 24 * 3600.0,
 ) -> None:
     """Serve the store over HTTP; reads are allowed by rights checked on-chain."""
+    from databright.store.client.service import forget_server, record_server
     from databright.store.server import open_store, run_server
-    from databright.store.service import forget_server, record_server
 
     if backend is None and s3_endpoint is not None:
         raise typer.BadParameter("--s3-endpoint needs --backend s3://BUCKET")

@@ -2,7 +2,7 @@
 
 Why a reader of its own rather than bare `StoreClient.get_bytes`: a dashboard must never fail
 because one blob is out of reach. The store only lets an account read what a right on-chain
-allows (see `databright.store.access`), the server may be down, and a dashboard started on a
+allows (see `databright.store.server.access`), the server may be down, and a dashboard started on a
 chain whose keys it does not have cannot sign at all. Each read therefore ends in a `Blob` that
 is either the parsed document or the reason it could not be read, and the page shows that reason.
 

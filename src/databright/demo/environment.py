@@ -23,9 +23,9 @@ from databright.chain.keys import signer
 from databright.datasets import DatasetSpec
 from databright.market import Market
 from databright.store import BlobStore
-from databright.store.access import ChainAccessPolicy
 from databright.store.client import StoreClient
 from databright.store.server import ServerThread, create_app
+from databright.store.server.access import ChainAccessPolicy
 
 SPEC = DatasetSpec(name="handwritten digits 8x8", feature_shape=(8, 8), dtype="float64",
                    labels=tuple(range(10)), min_samples=50, max_bytes=16 * 2**20)

@@ -15,7 +15,7 @@ from databright.cid import cid_from_digest
 from databright.datasets import CanonicalDataset, DatasetSpec, load_canonical, validate_file
 from databright.market.client import Market
 from databright.store.client import StoreClient
-from databright.store.connections import Progress
+from databright.store.client.connections import Progress
 
 Step = Callable[[str], None]
 

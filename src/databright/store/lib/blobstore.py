@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from databright.config import home
-from databright.store._fsutil import StreamingWriter, read_exact
-from databright.store.backend import BlobBackend, Chunk, StagedBlob, canonical_cid, cid_digest, cid_text
-from databright.store.blobstream import BlobStream
-from databright.store.crypto import (
+from databright.store.errors import BlobTooLarge
+from databright.store.lib.backend import BlobBackend, Chunk, StagedBlob, canonical_cid, cid_digest, cid_text
+from databright.store.lib.blobstream import BlobStream
+from databright.store.lib.crypto import (
     DEFAULT_SEGMENT_SIZE,
     HEADER_BYTES,
     Opener,
@@ -45,10 +45,10 @@ from databright.store.crypto import (
     plaintext_size,
     split_segments,
 )
-from databright.store.errors import BlobTooLarge
-from databright.store.keys import MasterKey, master_key
-from databright.store.local import LocalBackend
-from databright.store.pipeline import Pipelined, PipelinedSha256, submit
+from databright.store.lib.fsutil import StreamingWriter, read_exact
+from databright.store.lib.keys import MasterKey, master_key
+from databright.store.lib.local import LocalBackend
+from databright.store.lib.pipeline import Pipelined, PipelinedSha256, submit
 
 
 @runtime_checkable

@@ -32,10 +32,8 @@ from urllib.parse import urlsplit
 import httpx
 from eth_account.signers.local import LocalAccount
 
-from databright.store._fsutil import StreamingWriter
 from databright.store.auth import sign_request
-from databright.store.backend import canonical_cid, cid_digest, cid_text
-from databright.store.connections import ConnectionPool, Progress, file_chunks, fill, read_quietly
+from databright.store.client.connections import ConnectionPool, Progress, file_chunks, fill, read_quietly
 from databright.store.errors import (
     AccessDenied,
     BlobNotFound,
@@ -45,7 +43,9 @@ from databright.store.errors import (
     StoreError,
     StoreUnavailable,
 )
-from databright.store.pipeline import Buffer, PipelinedSha256
+from databright.store.lib.backend import canonical_cid, cid_digest, cid_text
+from databright.store.lib.fsutil import StreamingWriter
+from databright.store.lib.pipeline import Buffer, PipelinedSha256
 
 CHUNK = 4 << 20
 

@@ -12,8 +12,8 @@ import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from databright.store.backend import BlobBackend, Chunk, StagedBlob, canonical_cid
 from databright.store.errors import BlobNotFound, StoreError
+from databright.store.lib.backend import BlobBackend, Chunk, StagedBlob, canonical_cid
 
 
 class MemoryBackend(BlobBackend):

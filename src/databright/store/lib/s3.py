@@ -35,8 +35,8 @@ from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 from databright.errors import CidError
-from databright.store.backend import BlobBackend, Chunk, StagedBlob, canonical_cid
 from databright.store.errors import BlobNotFound, StoreError
+from databright.store.lib.backend import BlobBackend, Chunk, StagedBlob, canonical_cid
 
 PART_SIZE = 16 << 20  # S3 wants parts of 5 MiB at least (but the last); one part per request
 READ_WINDOW = 8 << 20

@@ -45,16 +45,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from databright.config import home
 from databright.errors import ChainError, CidError, DataBrightError
 from databright.market.client import Market
-from databright.store.access import AccessPolicy, ChainAccessPolicy, CoordinatorRegistry, Decision
 from databright.store.auth import Verifier
-from databright.store.backend import canonical_cid
-from databright.store.blobstore import BlobStore
-from databright.store.blobstream import BlobStream
-from databright.store.crypto import plaintext_size
 from databright.store.errors import BlobNotFound, BlobTooLarge, IntegrityError, NotAuthenticated, StoreError
-from databright.store.keys import master_key
-from databright.store.s3 import STALE_AFTER, S3Backend
-from databright.store.uploads import ClientGone, Receiver, Uploads, upload_index
+from databright.store.lib.backend import canonical_cid
+from databright.store.lib.blobstore import BlobStore
+from databright.store.lib.blobstream import BlobStream
+from databright.store.lib.crypto import plaintext_size
+from databright.store.lib.keys import master_key
+from databright.store.lib.s3 import STALE_AFTER, S3Backend
+from databright.store.server.access import AccessPolicy, ChainAccessPolicy, CoordinatorRegistry, Decision
+from databright.store.server.uploads import ClientGone, Receiver, Uploads, upload_index
 
 log = logging.getLogger("databright.store.server")
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from types import TracebackType
 from typing import BinaryIO, Self
 
-from databright.store.backend import cid_digest
-from databright.store.crypto import Opener
 from databright.store.errors import IntegrityError
-from databright.store.pipeline import PipelinedSha256
+from databright.store.lib.backend import cid_digest
+from databright.store.lib.crypto import Opener
+from databright.store.lib.pipeline import PipelinedSha256
 
 
 class BlobStream:

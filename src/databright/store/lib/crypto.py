@@ -42,9 +42,9 @@ from typing import BinaryIO
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from databright.store._fsutil import read_exact
 from databright.store.errors import BlobTooLarge, IntegrityError, StoreError
-from databright.store.keys import KEY_BYTES, WRAPPED_BYTES, MasterKey
+from databright.store.lib.fsutil import read_exact
+from databright.store.lib.keys import KEY_BYTES, WRAPPED_BYTES, MasterKey
 
 MAGIC = b"DBBL"
 VERSION = 2

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 from databright.store.errors import StoreError
-from databright.store.pipeline import Buffer
+from databright.store.lib.pipeline import Buffer
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
 

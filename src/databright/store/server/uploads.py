@@ -39,12 +39,12 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from starlette.types import Receive
 from web3 import Web3
 
-from databright.store.backend import canonical_cid
-from databright.store.blobstore import BlobStore
 from databright.store.errors import BlobTooLarge
+from databright.store.lib.backend import canonical_cid
+from databright.store.lib.blobstore import BlobStore
 
 if TYPE_CHECKING:
-    from databright.store.s3 import S3Backend
+    from databright.store.lib.s3 import S3Backend
 
 FILE_NAME = "uploads.sqlite3"
 BLOCK = 4 << 20  # upload bytes handed to the store at a time
@@ -73,7 +73,7 @@ class Uploads(Protocol):
 
 def upload_index(store: BlobStore) -> Uploads:
     """The index that belongs with `store`'s backend: in its bucket for S3, else next to the blobs."""
-    from databright.store.s3 import S3Backend
+    from databright.store.lib.s3 import S3Backend
 
     if isinstance(store.backend, S3Backend):
         return ObjectUploadIndex(store.backend)

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from databright.errors import CidError
-from databright.store._fsutil import StreamingWriter, fsync_dir, prefetch
-from databright.store.backend import BlobBackend, Chunk, StagedBlob, canonical_cid
 from databright.store.errors import BlobNotFound, StoreError
+from databright.store.lib.backend import BlobBackend, Chunk, StagedBlob, canonical_cid
+from databright.store.lib.fsutil import StreamingWriter, fsync_dir, prefetch
 
 TEMP_PREFIX = ".tmp-"
 TEMP_SUFFIX = ".part"

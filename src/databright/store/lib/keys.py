@@ -29,8 +29,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from databright.store._fsutil import fsync_dir
 from databright.store.errors import IntegrityError, StoreError
+from databright.store.lib.fsutil import fsync_dir
 
 KEY_FILE = "master.key"
 ENV_KEY = "DATABRIGHT_STORE_MASTER_KEY"

@@ -50,11 +50,11 @@ from databright.datasets.spec import DatasetSpec
 from databright.errors import DataBrightError
 from databright.market.client import Market
 from databright.market.compute import ComputeClient
-from databright.store.backend import canonical_cid, cid_digest
-from databright.store.blobstore import BlobStore
-from databright.store.uploads import Uploads, upload_index
+from databright.store.lib.backend import canonical_cid, cid_digest
+from databright.store.lib.blobstore import BlobStore
+from databright.store.server.uploads import Uploads, upload_index
 
-log = logging.getLogger("databright.store.access")
+log = logging.getLogger("databright.store.server.access")
 _REPORT = re.compile(r"\breport (b[a-z2-7]{58})\b")  # how the oracle names its report in a vote's reason
 MAX_SPEC_BYTES = 1 << 20  # a spec is a small JSON document; anything bigger is not parsed
 
