@@ -68,7 +68,7 @@ class SeaweedS3:
              f"-master.port.grpc={grpc[0]}", f"-volume.port.grpc={grpc[1]}", f"-filer.port.grpc={grpc[2]}",
              f"-s3.port.grpc={grpc[3]}",
              "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",  # nothing but loopback S3
-             f"-s3.config={config}", "-master.volumeSizeLimitMB=256", "-volume.max=20"],
+             f"-s3.config={config}", "-master.volumeSizeLimitMB=1024", "-volume.max=100"],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_ready(self, timeout: float = 60) -> None:

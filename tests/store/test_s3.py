@@ -145,3 +145,34 @@ def test_from_url_keeps_the_prefix(seaweed: SeaweedS3, tmp_path: Path) -> None:
     cid = store.put_bytes(b"under a prefix")
     assert cid == cid_for_bytes(b"under a prefix")
     assert seaweed.client().head_object(Bucket=BUCKET, Key=prefix + cid)["ContentLength"] > 0
+
+
+def test_uploaders_are_recorded_in_the_bucket(backend: S3Backend, store: BlobStore) -> None:
+    from databright.store.server.uploads import ObjectUploadIndex, upload_index
+
+    index = upload_index(store)
+    assert isinstance(index, ObjectUploadIndex)
+    first, second = "0x" + "ab" * 20, "0x" + "cd" * 20
+    cid = store.put_bytes(b"uploaded twice")
+    index.record(cid, first)
+    time.sleep(0.01)
+    index.record(cid, second)
+    index.record(cid, first.upper().replace("0X", "0x"))  # another spelling of the first: kept once
+    assert len(index.uploaders(cid)) == 2
+    assert [a.lower() for a in index.uploaders(cid)] == [first, second]
+    assert index.is_uploader(cid, second.upper().replace("0X", "0x")) and not index.is_uploader(cid, "0x" + "11" * 20)
+    assert [*backend.list()] == [cid]  # the records are not blobs
+    other = BlobStore(store.root, backend=S3Backend(backend.client, BUCKET, backend.prefix))
+    assert upload_index(other).is_uploader(cid, first)  # any server on the bucket sees them
+
+
+def test_an_object_store_failure_at_commit_is_a_store_error_and_publishes_nothing(
+    store: BlobStore, backend: S3Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(**kwargs: Any) -> None:
+        raise backend.errors({"Error": {"Code": "InternalError", "Message": "disk full"}}, "CopyObject")
+
+    monkeypatch.setattr(backend.client, "copy_object", refuse)
+    with pytest.raises(StoreError, match=r"object store: .*disk full"):
+        store.put_bytes(os.urandom(11 * MIB))
+    assert objects(backend) == [] and backend.pending_uploads() == []

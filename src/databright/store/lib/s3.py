@@ -167,9 +167,15 @@ class S3Backend(BlobBackend):
 
     def add_note(self, cid: str, address: str) -> None:
         """Records `address` as an uploader of `cid`: an empty object ``<prefix>uploads/<cid>/<address>``."""
-        key = f"{self.prefix}{NOTES}{canonical_cid(cid)}/{address}"
-        if self._head(key) is None:  # keep the first record's time: uploaders are listed oldest first
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=b"")
+        if not self.has_note(cid, address):  # keep the first record's time: uploaders are listed oldest first
+            self.client.put_object(Bucket=self.bucket, Key=self._note(cid, address), Body=b"")
+
+    def has_note(self, cid: str, address: str) -> bool:
+        """Whether `address` is noted for `cid` (one HEAD request)."""
+        return self._head(self._note(cid, address)) is not None
+
+    def _note(self, cid: str, address: str) -> str:
+        return f"{self.prefix}{NOTES}{canonical_cid(cid)}/{address}"
 
     def notes(self, cid: str) -> builtins.list[str]:
         """The addresses noted for `cid`, oldest first."""
@@ -222,6 +228,13 @@ class _S3Staged(StagedBlob):
         first[: len(data)] = data
 
     def commit(self, cid: str) -> bool:
+        try:
+            return self._commit(cid)
+        except self._backend.errors as exc:  # the object store refused or failed: nothing is published
+            self.abort()
+            raise StoreError(f"object store: {exc}") from exc
+
+    def _commit(self, cid: str) -> bool:
         first = self._live()
         b = self._backend
         key = b.key(cid)
@@ -265,10 +278,13 @@ class _S3Staged(StagedBlob):
 
     def _send(self, data: bytearray, number: int) -> None:
         b = self._backend
-        if self._upload_id is None:
-            self._upload_id = str(b.client.create_multipart_upload(Bucket=b.bucket, Key=self._key)["UploadId"])
-        answer = b.client.upload_part(Bucket=b.bucket, Key=self._key, UploadId=self._upload_id,
-                                      PartNumber=number, Body=bytes(data))
+        try:
+            if self._upload_id is None:
+                self._upload_id = str(b.client.create_multipart_upload(Bucket=b.bucket, Key=self._key)["UploadId"])
+            answer = b.client.upload_part(Bucket=b.bucket, Key=self._key, UploadId=self._upload_id,
+                                          PartNumber=number, Body=bytes(data))
+        except b.errors as exc:
+            raise StoreError(f"object store: {exc}") from exc
         self._parts.append({"PartNumber": number, "ETag": answer["ETag"]})
 
 

@@ -96,7 +96,7 @@ class ObjectUploadIndex:
         return self.backend.notes(cid)
 
     def is_uploader(self, cid: str, address: str) -> bool:
-        return _normal(address) in self.backend.notes(cid)
+        return self.backend.has_note(cid, _normal(address))
 
 
 class UploadIndex:
