@@ -18,7 +18,8 @@ memory is measured alone and client and server do not share an interpreter lock)
   boto3 put / boto3 get     SeaweedFS's own transfer of the same file (boto3 upload_file /
                 download_file, its managed multipart transfer): the baseline of the S3 rows
 
-CPU: for every operation through a server, the server process's CPU seconds per GB
+CPU: for every operation through a server, the server process's CPU seconds per GB (the mean over the
+rounds, as the kernel counts CPU time in 10 ms ticks)
 (`server_cpu_s_per_gb`), and for the S3 rows SeaweedFS's too (`weed_cpu_s_per_gb`), against the floor
 measured in the same run (`floor_s_per_gb`: one SHA-256 pass plus one AES-GCM pass per byte on one
 core, see `store_cpu`). `vs_floor` = server CPU / floor: 1.0 would be a server doing nothing but the
@@ -50,6 +51,7 @@ Usage (from the repository root):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import statistics
@@ -183,12 +185,6 @@ def bench_size(work: Path, size: int, server: Server, client: StoreClient,
     def put(op: Callable[[Path], str]) -> Callable[[], object]:
         return lambda: cids.append(op(src))
 
-    def pinned(op: Callable[[], object]) -> Callable[[], object]:
-        def run() -> None:
-            with Pinned(server.proc.pid):
-                op()
-        return run
-
     # name -> (operation, the file it reads (dropped from the page cache first), cleanup after it, server)
     Op = tuple[Callable[[], object], Path | None, Callable[[], object], Server | None]
     ops: dict[str, Op] = {
@@ -201,9 +197,8 @@ def bench_size(work: Path, size: int, server: Server, client: StoreClient,
         "download": (lambda: client.download(cid, out), served.root / "blobs" / cid, out.unlink, server),
     }
     if can_pin():
-        ops["upload (pinned)"] = (pinned(put(client.upload_file)), src, lambda: served.delete(cids.pop()), server)
-        ops["download (pinned)"] = (pinned(lambda: client.download(cid, out)), served.root / "blobs" / cid,
-                                    out.unlink, server)
+        ops["upload (pinned)"] = (put(client.upload_file), src, lambda: served.delete(cids.pop()), server)
+        ops["download (pinned)"] = (lambda: client.download(cid, out), served.root / "blobs" / cid, out.unlink, server)
     if s3 is not None and s3_client is not None:
         backend, bucket = s3.backend, s3.bucket
         ops["s3 upload"] = (put(s3_client.upload_file), src, lambda: backend.delete(cids.pop()), s3.server)
@@ -224,13 +219,14 @@ def bench_size(work: Path, size: int, server: Server, client: StoreClient,
             os.sync()
             if by is not None:
                 by.reset_peak()
-            cpu_before = by.cpu() if by is not None else 0.0
-            weed_before = s3.weed_cpu() if s3 is not None else 0.0
-            start = time.perf_counter()
-            op()
-            timings[name].append(time.perf_counter() - start)
-            cpu[name].append((by.cpu() if by is not None else 0.0) - cpu_before)
-            weed[name].append((s3.weed_cpu() if s3 is not None else 0.0) - weed_before)
+            with Pinned(server.proc.pid) if name.endswith("(pinned)") else contextlib.nullcontext():
+                cpu_before = by.cpu() if by is not None else 0.0
+                weed_before = s3.weed_cpu() if s3 is not None else 0.0
+                start = time.perf_counter()
+                op()
+                timings[name].append(time.perf_counter() - start)
+                cpu[name].append((by.cpu() if by is not None else 0.0) - cpu_before)
+                weed[name].append((s3.weed_cpu() if s3 is not None else 0.0) - weed_before)
             if by is not None:
                 peaks[name] = max(peaks[name], by.peak_mb())
             after()
@@ -242,12 +238,15 @@ def bench_size(work: Path, size: int, server: Server, client: StoreClient,
     shutil.rmtree(lib_reads.root)
     src.unlink()
     seconds = {name: statistics.median(times) for name, times in timings.items()}
-    per_gb = 1e9 / size
+    def per_gb(seconds: list[float]) -> float:
+        """CPU seconds per GB over all rounds: the kernel counts CPU time in 10 ms ticks."""
+        return sum(seconds) / (len(seconds) * size) * 1e9
+
     return [{"op": name, "bytes": size, "seconds": seconds[name], "runs": len(timings[name]),
              "spread_s": [min(timings[name]), max(timings[name])], "mb_per_s": size / seconds[name] / 1e6,
              "server_peak_rss_mb": peaks[name],
-             "server_cpu_s_per_gb": statistics.median(cpu[name]) * per_gb if ops[name][3] is not None else None,
-             "weed_cpu_s_per_gb": statistics.median(weed[name]) * per_gb if name.startswith(("s3", "boto3")) else None,
+             "server_cpu_s_per_gb": per_gb(cpu[name]) if ops[name][3] is not None else None,
+             "weed_cpu_s_per_gb": per_gb(weed[name]) if name.startswith(("s3", "boto3")) else None,
              **{f"vs_{base.replace(' ', '_')}": seconds[base] / seconds[name] for base in BASELINES}}
             for name in ops]
 
