@@ -70,7 +70,7 @@ def serve(
     except ConfigError as exc:  # no key for this account (an RPC that is not a dev node): chain only
         blobs = BlobReader(None, f"the dashboard cannot sign store reads: {exc}")
     sock = _listen(host, port)
-    app = create_app(Dashboard(m, blobs, poll_seconds=poll))
+    app = create_app(Dashboard(m, blobs, poll_seconds=poll, store_url=url))
     role = "coordinator" if m.compute.is_coordinator(m.account) else "not a coordinator"
     console.print(f"dashboard on [bold]http://{host}:{sock.getsockname()[1]}[/] (chain {m.chain.chain_id} at "
                   f"{m.chain.rpc}; store {url}, read as {m.account}, {role}); Ctrl-C stops it", highlight=False,

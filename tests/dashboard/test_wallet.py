@@ -1,0 +1,413 @@
+"""Acting from the dashboard with a browser wallet, in Chromium: every action, read back from the chain.
+
+The page gets a test wallet (`wallet_world.wallet_script`: EIP-1193 and EIP-6963, forwarding to anvil,
+whose dev accounts sign); the dashboard serves without any key. Each test clicks what a visitor would
+click, waits for the page to say the transaction was mined (or why not), and then reads the effect
+with web3.py from the contracts themselves, never from the dashboard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from databright.chain.artifacts import CONTRACT_NAMES, load_artifacts
+from databright.chain.keys import signer
+from databright.cid import digest_from_cid
+from databright.dashboard import BlobReader
+from databright.dashboard import app as dashboard_app
+from databright.market.units import UNIT
+from databright.store.auth import sign_request
+
+from .wallet_world import RULES, World, build_world, wallet_script
+
+CHROMIUM = Path("/usr/bin/chromium")
+TERMINAL = '["mined", "reverted", "rejected", "error"]'
+
+pytestmark = [
+    pytest.mark.anvil,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Debian's chromium is not installed at {CHROMIUM} "
+                                                     "(`make test` installs it: apt-get install chromium)"),
+]
+
+
+@pytest.fixture(scope="module")
+def world(anvil_rpc: str) -> Iterator[World]:
+    assert dashboard_app.WALLET_BUNDLE.exists(), dashboard_app.MISSING_BUNDLE
+    with build_world(anvil_rpc) as built:
+        yield built
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        found = p.chromium.launch(executable_path=str(CHROMIUM),
+                                  args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                        "--disable-dev-shm-usage"])
+        yield found
+        found.close()
+
+
+@pytest.fixture
+def open_page(browser: Browser, world: World) -> Iterator[Any]:
+    """open_page(path, *wallets, connect=name): a fresh browser profile with those wallets, at `path`."""
+    contexts = []
+
+    def opener(path: str, *wallets: dict[str, Any], connect: str | None = "Test Wallet") -> Page:
+        context = browser.new_context(viewport={"width": 1440, "height": 900})
+        contexts.append(context)
+        if wallets:
+            context.add_init_script(wallet_script(world.rpc, *wallets))
+        page = context.new_page()
+        response = page.goto(world.dashboard + path)
+        assert response is not None and response.status == 200
+        page.wait_for_selector('[data-k="wallet-status"]:not([data-state="loading"])')
+        if connect is not None:
+            page.click(f'button[data-action="connect"]:has-text("Connect {connect}")')
+            page.wait_for_selector('[data-k="wallet-status"][data-state="connected"], '
+                                   '[data-k="wallet-status"][data-state="wrong-chain"]')
+            page.wait_for_selector('[data-k="mine"] h3')
+        return page
+
+    yield opener
+    for context in contexts:
+        context.close()
+
+
+def act(page: Page, selector: str) -> tuple[str, str, dict[str, str]]:
+    """Clicks `selector` and waits for the action it starts to end: (state, text, hash and block shown)."""
+    seq = int(page.get_attribute('[data-k="tx"]', "data-seq") or "0")
+    page.click(selector)
+    page.wait_for_function(f"""() => {{ const tx = document.querySelector('[data-k="tx"]');
+        return Number(tx.dataset.seq) > {seq} && {TERMINAL}.includes(tx.dataset.state); }}""", timeout=20_000)
+    tx = page.locator('[data-k="tx"]')
+    return (tx.get_attribute("data-state") or "", " ".join(tx.inner_text().split()),
+            {"hash": tx.get_attribute("data-hash") or "", "block": tx.get_attribute("data-block") or ""})
+
+
+def mined(world: World, shown: dict[str, str]) -> Any:
+    """The receipt of the transaction the page named, checked against the block it said."""
+    receipt = world.chain.w3.eth.get_transaction_receipt(shown["hash"])
+    assert receipt["status"] == 1 and str(receipt["blockNumber"]) == shown["block"]
+    return receipt
+
+
+def mine_cell(page: Page, request: int, key: str) -> int:
+    """The exact amount the panel shows for the connected account in request #`request`."""
+    cell = page.locator(f'[data-my-request="{request}"] [data-k="{key}"] .amount')
+    return int(cell.get_attribute("data-units") or cell.get_attribute("data-wei") or "")
+
+
+def wait_panel_block(page: Page, world: World) -> None:
+    """Waits until the account panel was read at the chain's latest block."""
+    block = world.chain.w3.eth.block_number
+    page.wait_for_function(f"Number(document.querySelector('[data-k=\"mine\"]').dataset.block) >= {block}",
+                           timeout=10_000)
+
+
+def wallet(world: World, role: str, **more: Any) -> dict[str, Any]:
+    return {"account": world.roles[role], **more}
+
+
+# ---------------------------------------------------------------- connecting
+
+
+def test_without_a_wallet_the_page_is_read_only(open_page: Any) -> None:
+    page = open_page("/requests/0", connect=None)
+    status = page.locator('[data-k="wallet-status"]')
+    assert status.get_attribute("data-state") == "none"
+    assert "No browser wallet found: this page is read-only" in status.inner_text()
+    assert page.locator("#wallet button").count() == 0
+    assert page.locator("[data-holder]").count() == 3  # the read-only page itself is all there
+
+
+def test_several_wallets_are_offered_by_name_and_the_chosen_one_acts(open_page: Any, world: World) -> None:
+    page = open_page("/", wallet(world, "curator", name="Alpha"), wallet(world, "newcomer", name="Beta", legacy=False),
+                     connect="Beta")
+    assert "Connected as " + world.roles["newcomer"] in page.inner_text('[data-k="wallet-status"]')
+    calls = page.evaluate("window.walletCalls")
+    assert "eth_requestAccounts" in calls["Beta"] and "eth_requestAccounts" not in calls["Alpha"]
+    page.reload()  # the choice is remembered, and reconnects without asking again
+    page.wait_for_selector('[data-k="wallet-status"][data-state="connected"]')
+    assert world.roles["newcomer"] in page.inner_text('[data-k="wallet-status"]')
+    assert page.evaluate("window.walletCalls")["Beta"].count("eth_requestAccounts") == 0
+
+
+def test_a_wallet_on_another_chain_is_told_which_and_switched(open_page: Any, world: World) -> None:
+    page = open_page("/requests/0", wallet(world, "curator", chain_id=1))
+    status = page.locator('[data-k="wallet-status"]')
+    assert status.get_attribute("data-state") == "wrong-chain"
+    text = " ".join(status.inner_text().split())
+    chain_id = world.chain.chain_id
+    assert "your wallet is on chain 1 (Ethereum mainnet)" in text and f"this market is on chain {chain_id}" in text
+    assert page.locator('button[data-action="withdraw-dividends"]').is_disabled()
+    page.click('button[data-action="switch-chain"]')
+    page.wait_for_selector('[data-k="wallet-status"][data-state="connected"]')
+    assert "wallet_switchEthereumChain" in page.evaluate("window.walletCalls")["Test Wallet"]
+    assert page.locator('button[data-action="withdraw-dividends"]').is_enabled()
+
+
+def test_the_panel_shows_the_accounts_holdings_as_the_chain_has_them(open_page: Any, world: World) -> None:
+    page = open_page("/requests/0", wallet(world, "curator"))
+    curator, token = world.roles["curator"], world.tokens
+    assert mine_cell(page, 0, "balance") == token.functions.balanceOf(curator).call() == 6 * UNIT
+    assert mine_cell(page, 0, "votes") == token.functions.getVotes(curator).call() == 6 * UNIT
+    assert page.inner_text('[data-my-request="0"] [data-k="delegate"]') == "yourself"
+    assert mine_cell(page, 0, "withdrawable") == token.functions.withdrawableDividendOf(curator).call() > 0
+
+
+# ---------------------------------------------------------------- votes and execution
+
+
+def test_vote_yes_with_a_reason_then_a_second_vote_shows_the_contracts_reason(open_page: Any, world: World) -> None:
+    pid, _ = world.proposal()
+    page = open_page(f"/proposals/{pid}", wallet(world, "curator"))
+    page.fill('[data-k="reason"]', "clean glyphs, labels checked by eye")
+    state, text, shown = act(page, 'button[data-action="vote-yes"]')
+    assert state == "mined" and f"mined in block {shown['block']}" in text and shown["hash"] in text
+    receipt = mined(world, shown)
+    curator, association = world.roles["curator"], world.association
+    assert association.functions.hasVoted(pid, curator).call()
+    snapshot = association.functions.proposalSnapshot(pid).call()
+    against, votes_for = association.functions.proposalVotes(pid).call()
+    assert (votes_for, against) == (world.tokens.functions.getPastVotes(curator, snapshot).call(), 0)
+    [event] = association.events.VoteCast().process_receipt(receipt)
+    assert (event.args.voter, event.args.support) == (curator, 1)
+    assert event.args.reason == "clean glyphs, labels checked by eye"
+    page.wait_for_selector(f'[data-my-proposal="{pid}"] [data-k="voted"]:text-is("voted")')  # from the chain
+
+    state, text, _ = act(page, 'button[data-action="vote-no"]')
+    assert state == "reverted" and "The contract refused: association: already voted." in text
+    assert association.functions.proposalVotes(pid).call() == [against, votes_for]  # nothing changed
+
+
+def test_vote_no_counts_the_weight_against(open_page: Any, world: World) -> None:
+    pid, _ = world.proposal()
+    page = open_page(f"/proposals/{pid}", wallet(world, "second"))
+    state, _, shown = act(page, 'button[data-action="vote-no"]')
+    assert state == "mined"
+    mined(world, shown)
+    against, votes_for = world.association.functions.proposalVotes(pid).call()
+    assert (against, votes_for) == (1 * UNIT, 0)
+
+
+def test_voting_without_voting_power_and_after_the_period_show_the_reasons(open_page: Any, world: World) -> None:
+    pid, _ = world.proposal()
+    page = open_page(f"/proposals/{pid}", wallet(world, "outsider"))
+    state, text, _ = act(page, 'button[data-action="vote-yes"]')
+    assert state == "reverted" and "association: no voting power at the snapshot" in text
+    page = open_page(f"/proposals/{pid}", wallet(world, "curator"))
+    world.mine(RULES.voting_period + 1)
+    state, text, _ = act(page, 'button[data-action="vote-yes"]')
+    assert state == "reverted" and "The contract refused: association: voting closed." in text
+    assert not world.association.functions.hasVoted(pid, world.roles["curator"]).call()
+
+
+def test_execute_a_passed_proposal(open_page: Any, world: World) -> None:
+    pid, cid = world.proposal(shares=2 * UNIT)
+    world.market.as_account(world.roles["curator"]).vote(pid, True, "fine")
+    page = open_page(f"/proposals/{pid}", wallet(world, "outsider"))  # anyone may execute
+    state, text, _ = act(page, 'button[data-action="execute"]')
+    assert state == "reverted" and "association: voting not over" in text
+    world.mine(RULES.voting_period + 1)
+    contributor = world.roles["contributor"]
+    before = world.tokens.functions.balanceOf(contributor).call()
+    state, _, shown = act(page, 'button[data-action="execute"]')
+    assert state == "mined"
+    mined(world, shown)
+    assert world.association.functions.state(pid).call() == 4  # executed
+    database = world.contract("Database", world.database)
+    assert database.functions.indexOf(digest_from_cid(cid)).call() >= 1
+    assert world.tokens.functions.balanceOf(contributor).call() == before + 2 * UNIT
+    state, text, _ = act(page, 'button[data-action="execute"]')
+    assert state == "reverted" and "association: already executed" in text
+
+
+# ---------------------------------------------------------------- proposing, delegating, withdrawing
+
+
+def test_propose_data_already_in_the_store(open_page: Any, world: World) -> None:
+    cid = world.upload(samples=9)
+    page = open_page("/requests/0", wallet(world, "contributor"))
+    count = world.association.functions.proposalCount().call()
+    page.fill('[data-k="propose-cid"]', "not-a-cid")
+    page.fill('[data-k="propose-samples"]', "9")
+    page.fill('[data-k="propose-shares"]', "1.5")
+    state, text, _ = act(page, 'button[data-action="propose"]')
+    assert state == "error" and "a CID here starts with b" in text
+    assert page.evaluate("window.walletCalls")["Test Wallet"].count("eth_sendTransaction") == 0
+    page.fill('[data-k="propose-cid"]', cid)
+    state, _, shown = act(page, 'button[data-action="propose"]')
+    assert state == "mined"
+    mined(world, shown)
+    pid = count + 1
+    assert world.association.functions.proposalCount().call() == pid
+    database, _, proposer, body, samples, shares = world.association.functions.proposal(pid).call()
+    assert (database, proposer, body, samples, shares) == (world.database, world.roles["contributor"],
+                                                           digest_from_cid(cid), 9, 3 * UNIT // 2)
+    page.fill('[data-k="propose-shares"]', "11")  # above the request's maximum of 10
+    state, text, _ = act(page, 'button[data-action="propose"]')
+    assert state == "reverted" and "association: shares above the request's maximum" in text
+
+
+def test_delegate_to_oneself_to_another_and_undelegate(open_page: Any, world: World) -> None:
+    newcomer, curator, token = world.roles["newcomer"], world.roles["curator"], world.tokens
+    page = open_page("/requests/0", wallet(world, "newcomer"))
+    assert token.functions.getVotes(newcomer).call() == 0
+    state, _, shown = act(page, '[data-my-request="0"] button[data-action="delegate-self"]')
+    assert state == "mined"
+    mined(world, shown)
+    assert token.functions.delegates(newcomer).call() == newcomer
+    assert token.functions.getVotes(newcomer).call() == 3 * UNIT
+    wait_panel_block(page, world)
+    assert mine_cell(page, 0, "votes") == 3 * UNIT  # the panel re-read the chain
+
+    curator_votes = token.functions.getVotes(curator).call()
+    page.fill('[data-my-request="0"] [data-k="delegate-to"]', curator.lower())
+    state, text, shown = act(page, '[data-my-request="0"] button[data-action="delegate"]')
+    assert state == "mined", text  # right after the delegation above: see chain.js on estimating gas
+    mined(world, shown)
+    assert token.functions.delegates(newcomer).call() == curator
+    assert token.functions.getVotes(curator).call() == curator_votes + 3 * UNIT
+    assert token.functions.getVotes(newcomer).call() == 0
+
+    state, _, shown = act(page, '[data-my-request="0"] button[data-action="undelegate"]')
+    assert state == "mined"
+    mined(world, shown)
+    assert int(token.functions.delegates(newcomer).call(), 16) == 0
+    assert token.functions.getVotes(curator).call() == curator_votes
+    wait_panel_block(page, world)
+    assert "nobody" in page.inner_text('[data-my-request="0"] [data-k="delegate"]')
+
+
+def test_withdraw_dividends(open_page: Any, world: World) -> None:
+    curator, token, w3 = world.roles["curator"], world.tokens, world.chain.w3
+    page = open_page("/requests/0", wallet(world, "curator"))
+    due = token.functions.withdrawableDividendOf(curator).call()
+    assert due > 0 and mine_cell(page, 0, "withdrawable") == due
+    withdrawn, balance = token.functions.withdrawnDividendOf(curator).call(), w3.eth.get_balance(curator)
+    state, _, shown = act(page, '[data-my-request="0"] button[data-action="withdraw-dividends"]')
+    assert state == "mined"
+    receipt = mined(world, shown)
+    gas = receipt["gasUsed"] * receipt["effectiveGasPrice"]
+    assert w3.eth.get_balance(curator) == balance + due - gas
+    assert token.functions.withdrawnDividendOf(curator).call() == withdrawn + due
+    assert token.functions.withdrawableDividendOf(curator).call() == 0
+    wait_panel_block(page, world)
+    assert mine_cell(page, 0, "withdrawable") == 0
+
+
+def test_withdraw_worker_earnings(open_page: Any, world: World) -> None:
+    worker, compute, w3 = world.roles["worker"], world.compute, world.chain.w3
+    page = open_page("/workers", wallet(world, "worker"))
+    owed = compute.functions.balanceOf(worker).call()
+    assert owed == world.market.compute.payouts(world.job_id)[worker] > 0
+    earned = page.locator('[data-k="worker"] [data-k="earnings"] .amount').get_attribute("data-wei")
+    shown_owed = page.locator('[data-k="worker"] [data-k="worker-withdrawable"] .amount').get_attribute("data-wei")
+    assert (earned, shown_owed) == (str(owed), str(owed))
+    balance = w3.eth.get_balance(worker)
+    state, _, shown = act(page, 'button[data-action="withdraw-earnings"]')
+    assert state == "mined"
+    receipt = mined(world, shown)
+    assert compute.functions.balanceOf(worker).call() == 0
+    assert w3.eth.get_balance(worker) == balance + owed - receipt["gasUsed"] * receipt["effectiveGasPrice"]
+    wait_panel_block(page, world)
+    assert page.locator('[data-k="worker-withdrawable"] .amount').get_attribute("data-wei") == "0"
+    assert page.locator('[data-k="worker"] [data-k="earnings"] .amount').get_attribute("data-wei") == str(owed)
+
+
+# ---------------------------------------------------------------- refusals by the visitor
+
+
+def test_a_rejected_signature_sends_nothing_and_says_so(open_page: Any, world: World) -> None:
+    pid, _ = world.proposal()
+    page = open_page(f"/proposals/{pid}", wallet(world, "curator", reject=["eth_sendTransaction", "personal_sign"]))
+    block = world.chain.w3.eth.block_number
+    state, text, _ = act(page, 'button[data-action="vote-yes"]')
+    assert state == "rejected" and "You rejected the request in your wallet: nothing was sent." in text
+    assert not world.association.functions.hasVoted(pid, world.roles["curator"]).call()
+    assert world.chain.w3.eth.block_number == block
+    page.click('button[data-action="view-samples"]')
+    box = page.wait_for_selector('[data-k="samples"][data-state="rejected"]')
+    assert box is not None and "nothing was asked of the store" in box.inner_text()
+
+
+# ---------------------------------------------------------------- the data a curator votes on
+
+
+def test_a_curator_sees_the_proposed_samples_signed_by_its_wallet(open_page: Any, world: World) -> None:
+    pid, cid = world.proposal(samples=12)
+    page = open_page(f"/proposals/{pid}", wallet(world, "curator"))
+    page.click('button[data-action="view-samples"]')
+    box = page.wait_for_selector('[data-k="samples"][data-state="shown"]')
+    assert box is not None and box.get_attribute("data-kind") == "images"
+    x, y = world.datasets[cid]
+    labels = page.eval_on_selector_all('[data-k="samples"] figure', "fs => fs.map(f => f.dataset.label)")
+    assert labels == [str(v) for v in y]
+    # the first glyph's pixels, scaled by the page to 0-255 over the shown samples' range
+    drawn = page.evaluate("""() => { const c = document.querySelector('[data-k="samples"] canvas');
+        const rgba = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        return Array.from(rgba).filter((_, i) => i % 4 == 0); }""")
+    low, high = float(x.min()), float(x.max())
+    assert drawn == [round((float(v) - low) * 255 / (high - low)) for v in x[0].ravel()]
+    assert "personal_sign" in page.evaluate("window.walletCalls")["Test Wallet"]
+
+
+def test_the_store_refuses_an_account_without_a_right_and_the_page_shows_its_refusal(open_page: Any,
+                                                                                      world: World) -> None:
+    pid, cid = world.proposal()
+    path = f"/blobs/{cid}"  # the store's own answer to the same account, asked directly
+    direct = httpx.get(world.store_url + path, headers=sign_request(signer(world.chain, world.roles["outsider"]),
+                                                                    "GET", path, cid), timeout=10)
+    assert direct.status_code == 403
+    page = open_page(f"/proposals/{pid}", wallet(world, "outsider"))
+    page.click('button[data-action="view-samples"]')
+    box = page.wait_for_selector('[data-k="samples"][data-state="refused"]')
+    assert box is not None
+    text = " ".join(box.inner_text().split())
+    assert text == f"The store refused (403 {direct.json()['error']}): {direct.json()['reason']}"
+    assert page.locator('[data-k="samples"] figure').count() == 0
+
+
+# ---------------------------------------------------------------- the server side: read-only, no keys
+
+
+def test_the_relay_passes_the_stores_answer_back_verbatim(world: World) -> None:
+    _, cid = world.proposal()
+    direct = httpx.get(f"{world.store_url}/blobs/{cid}", timeout=10)
+    relayed = httpx.get(f"{world.dashboard}/api/store/blobs/{cid}", timeout=10)
+    assert (relayed.status_code, relayed.content) == (direct.status_code, direct.content) == (401, direct.content)
+    bad = httpx.get(f"{world.dashboard}/api/store/blobs/..%2Finfo", timeout=10)
+    assert bad.status_code in (400, 404)
+
+
+def test_the_dashboard_api_is_read_only_and_serves_the_compiled_abis(world: World) -> None:
+    from databright.dashboard.core import Dashboard
+
+    app = dashboard_app.create_app(Dashboard(world.market, BlobReader(None)))
+    methods = {m for route in app.routes for m in getattr(route, "methods", set())}
+    assert methods <= {"GET", "HEAD"}
+    for name in CONTRACT_NAMES:
+        answer = httpx.get(f"{world.dashboard}/api/abi/{name}", timeout=10)
+        assert answer.status_code == 200 and answer.json()["abi"] == load_artifacts()[name].abi
+    assert httpx.get(f"{world.dashboard}/api/abi/Nope", timeout=10).status_code == 404
+    assert httpx.get(f"{world.dashboard}/api/accounts/0x12", timeout=10).status_code == 400
+    market = httpx.get(f"{world.dashboard}/api/market", timeout=10).json()
+    assert (market["chain_id"], market["association"]) == (world.chain.chain_id, world.market.deployment.association)
+
+
+def test_a_missing_bundle_is_said_on_the_page(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from databright.dashboard.core import Dashboard
+
+    monkeypatch.setattr(dashboard_app, "WALLET_BUNDLE", Path("/nonexistent/wallet.js"))
+    with TestClient(dashboard_app.create_app(Dashboard(world.market, BlobReader(None)))) as client:
+        html = client.get("/").text
+    assert 'data-state="unbuilt"' in html and "run `make setup`" in html
+    assert '<script src="/static/wallet.js">' not in html
