@@ -145,11 +145,11 @@ def test_a_wallet_on_another_chain_is_told_which_and_switched(open_page: Any, wo
     text = " ".join(status.inner_text().split())
     chain_id = world.chain.chain_id
     assert "your wallet is on chain 1 (Ethereum mainnet)" in text and f"this market is on chain {chain_id}" in text
-    assert page.locator('button[data-action="withdraw-dividends"]').is_disabled()
+    assert page.locator('[data-my-request="0"] button[data-action="withdraw-dividends"]').is_disabled()
     page.click('button[data-action="switch-chain"]')
     page.wait_for_selector('[data-k="wallet-status"][data-state="connected"]')
     assert "wallet_switchEthereumChain" in page.evaluate("window.walletCalls")["Test Wallet"]
-    assert page.locator('button[data-action="withdraw-dividends"]').is_enabled()
+    assert page.locator('[data-my-request="0"] button[data-action="withdraw-dividends"]').is_enabled()
 
 
 def test_the_panel_shows_the_accounts_holdings_as_the_chain_has_them(open_page: Any, world: World) -> None:
@@ -356,6 +356,18 @@ def test_a_curator_sees_the_proposed_samples_signed_by_its_wallet(open_page: Any
     low, high = float(x.min()), float(x.max())
     assert drawn == [round((float(v) - low) * 255 / (high - low)) for v in x[0].ravel()]
     assert "personal_sign" in page.evaluate("window.walletCalls")["Test Wallet"]
+
+
+def test_samples_that_are_not_images_are_shown_as_a_table(open_page: Any, world: World) -> None:
+    pid, cid = world.proposal(samples=7, tabular=True)
+    page = open_page(f"/proposals/{pid}", wallet(world, "curator"))
+    page.click('button[data-action="view-samples"]')
+    box = page.wait_for_selector('[data-k="samples"][data-state="shown"]')
+    assert box is not None and box.get_attribute("data-kind") == "table"
+    x, y = world.datasets[cid]
+    shown = page.eval_on_selector_all('[data-k="samples"] tr[data-sample]', """rows => rows.map(r =>
+        [r.dataset.label, [...r.querySelectorAll("[data-value]")].map(c => Number(c.dataset.value))])""")
+    assert shown == [[str(label), [float(v) for v in row]] for row, label in zip(x, y, strict=True)]
 
 
 def test_the_store_refuses_an_account_without_a_right_and_the_page_shows_its_refusal(open_page: Any,

@@ -43,6 +43,7 @@ from databright.store.server import ServerThread
 from databright.store.server import create_app as store_app
 
 SPEC = DatasetSpec(name="glyphs", feature_shape=(8, 8), dtype="float32", labels=(0, 1, 2))
+TABLE = DatasetSpec(name="readings", feature_shape=(5,), dtype="float64", labels=(0, 1))  # drawn as a table
 RULES = Rules(quorum_bps=2000, approval_bps=5000, voting_period=12, max_shares=10 * UNIT)
 DIVIDEND = UNIT  # paid to the token before the tests
 
@@ -53,8 +54,9 @@ class World:
     rpc: str
     store_url: str
     dashboard: str
-    database: str
+    database: str  # request #0, glyphs (image-shaped samples)
     token: str
+    tabular: str  # request #1, readings (a row of numbers per sample)
     job_id: int
     roles: dict[str, str]
     datasets: dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = field(default_factory=dict)
@@ -82,22 +84,26 @@ class World:
     def compute(self) -> Any:
         return self.contract("ComputeMarket", self.market.deployment.compute_market)
 
-    def upload(self, samples: int = 12) -> str:
-        """New glyphs uploaded by the contributor; their CID (every call gives different data)."""
+    def upload(self, samples: int = 12, spec: DatasetSpec = SPEC) -> str:
+        """New samples for `spec` uploaded by the contributor; their CID (every call gives different data)."""
         self._seed += 1
         rng = np.random.default_rng(self._seed)
-        x = rng.integers(0, 16, size=(samples, 8, 8)).astype(np.float32)
-        y = rng.integers(0, 3, size=samples)
-        data = canonicalize(x, y, SPEC)
+        if spec is SPEC:
+            x = rng.integers(0, 16, size=(samples, 8, 8)).astype(np.float32)
+        else:
+            x = rng.normal(size=(samples, *spec.feature_shape))
+        y = rng.choice(spec.labels, size=samples)
+        data = canonicalize(x, y, spec)
         with StoreClient(self.store_url, signer(self.chain, self.roles["contributor"])) as store:
             cid = store.upload_bytes(data.to_bytes())
         self.datasets[cid] = (data.x, data.y)
         return cid
 
-    def proposal(self, samples: int = 12, shares: int = 2 * UNIT) -> tuple[int, str]:
+    def proposal(self, samples: int = 12, shares: int = 2 * UNIT, tabular: bool = False) -> tuple[int, str]:
         """A fresh data proposal by the contributor: (its id, the CID of its data)."""
-        cid = self.upload(samples)
-        return self.market.as_account(self.roles["contributor"]).propose(self.database, cid, samples, shares), cid
+        cid = self.upload(samples, TABLE if tabular else SPEC)
+        database = self.tabular if tabular else self.database
+        return self.market.as_account(self.roles["contributor"]).propose(database, cid, samples, shares), cid
 
     def mine(self, blocks: int) -> None:
         self.chain.w3.provider.make_request("anvil_mine", [hex(blocks)])
@@ -118,17 +124,20 @@ def build_world(rpc: str) -> Iterator[World]:
         with ServerThread(store_app(blobs, ChainAccessPolicy(market, store=blobs))) as store:
             with StoreClient(store.url, signer(chain, roles["initiator"])) as client:
                 spec_cid, _ = publish_spec(client, SPEC)
+                table_cid, _ = publish_spec(client, TABLE)
             info = market.create_request("glyphs", "GLY", spec_cid, {roles["curator"]: 6 * UNIT,
                                                                      roles["newcomer"]: 3 * UNIT,
                                                                      roles["second"]: 1 * UNIT}, RULES)
-            for who in ("curator", "second"):
-                market.as_account(roles[who]).delegate(info.database)
+            table = market.create_request("readings", "RDG", table_cid, {roles["curator"]: UNIT}, RULES)
+            for who, database in (("curator", info.database), ("second", info.database), ("curator", table.database)):
+                market.as_account(roles[who]).delegate(database)
             market.distribute(info.database, DIVIDEND)
             job_id = _paid_worker(market, info.database, spec_cid, roles["worker"])
             view = Dashboard(Market(connect(rpc), market.deployment), BlobReader(None, "reads as nobody"),
                              poll_seconds=0.3, store_url=store.url)
             with ServerThread(create_app(view)) as dashboard:
-                yield World(market, rpc, store.url, dashboard.url, info.database, info.token, job_id, roles)
+                yield World(market, rpc, store.url, dashboard.url, info.database, info.token, table.database, job_id,
+                            roles)
     server_log.setLevel(level)
 
 
