@@ -123,7 +123,7 @@ def test_without_a_wallet_the_page_is_read_only(open_page: Any) -> None:
     assert status.get_attribute("data-state") == "none"
     assert "No browser wallet found: this page is read-only" in status.inner_text()
     assert page.locator("#wallet button").count() == 0
-    assert page.locator("[data-holder]").count() == 3  # the read-only page itself is all there
+    assert page.locator("[data-holder]").count() == 4  # the read-only page itself is all there
 
 
 def test_several_wallets_are_offered_by_name_and_the_chosen_one_acts(open_page: Any, world: World) -> None:
@@ -180,6 +180,8 @@ def test_vote_yes_with_a_reason_then_a_second_vote_shows_the_contracts_reason(op
     assert (event.args.voter, event.args.support) == (curator, 1)
     assert event.args.reason == "clean glyphs, labels checked by eye"
     page.wait_for_selector(f'[data-my-proposal="{pid}"] [data-k="voted"]:text-is("voted")')  # from the chain
+    row = page.wait_for_selector(f'main [data-voter="{curator}"]')  # the page followed the block and shows it
+    assert row is not None and "clean glyphs" in row.inner_text()
 
     state, text, _ = act(page, 'button[data-action="vote-no"]')
     assert state == "reverted" and "The contract refused: association: already voted." in text
@@ -356,6 +358,16 @@ def test_a_curator_sees_the_proposed_samples_signed_by_its_wallet(open_page: Any
     low, high = float(x.min()), float(x.max())
     assert drawn == [round((float(v) - low) * 255 / (high - low)) for v in x[0].ravel()]
     assert "personal_sign" in page.evaluate("window.walletCalls")["Test Wallet"]
+
+
+def test_a_delegate_without_shares_sees_the_samples_too(open_page: Any, world: World) -> None:
+    pid, cid = world.proposal(samples=5)
+    assert world.tokens.functions.balanceOf(world.roles["delegate"]).call() == 0
+    page = open_page(f"/proposals/{pid}", wallet(world, "delegate"))
+    page.click('button[data-action="view-samples"]')
+    page.wait_for_selector('[data-k="samples"][data-state="shown"]')
+    labels = page.eval_on_selector_all('[data-k="samples"] figure', "fs => fs.map(f => f.dataset.label)")
+    assert labels == [str(v) for v in world.datasets[cid][1]]
 
 
 def test_samples_that_are_not_images_are_shown_as_a_table(open_page: Any, world: World) -> None:

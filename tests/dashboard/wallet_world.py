@@ -1,8 +1,8 @@
 """A small market on anvil for the wallet tests, and the EIP-1193 wallet the tests put into the page.
 
 The demo takes a minute and leaves nothing open to vote on, so the wallet tests build what they act
-on directly through the Python client, in a few seconds: one request with three curators (two of
-them voting, one not yet delegated), dividends paid to its token, a worker paid for a job, a store
+on directly through the Python client, in a few seconds: one request with four curators (two of
+them voting, one not yet delegated, one through a delegate holding no shares), dividends paid to its token, a worker paid for a job, a store
 holding the data proposed. Each test makes the proposals it needs (`World.proposal`).
 
 `wallet_script` is the wallet: an EIP-1193 provider injected before the page's own scripts
@@ -115,7 +115,8 @@ def build_world(rpc: str) -> Iterator[World]:
     market = Market(chain, deploy(chain, record=False))
     accounts = chain.accounts()
     roles = {"initiator": accounts[0], "curator": accounts[1], "newcomer": accounts[2], "contributor": accounts[3],
-             "outsider": accounts[4], "worker": accounts[5], "second": accounts[6]}
+             "outsider": accounts[4], "worker": accounts[5], "second": accounts[6], "holder": accounts[7],
+             "delegate": accounts[8]}  # the holder's shares vote through the delegate, who holds none
     server_log = logging.getLogger("databright.store.server")
     level = server_log.level
     server_log.setLevel(logging.ERROR)  # the refusals the tests ask for are not news
@@ -127,10 +128,12 @@ def build_world(rpc: str) -> Iterator[World]:
                 table_cid, _ = publish_spec(client, TABLE)
             info = market.create_request("glyphs", "GLY", spec_cid, {roles["curator"]: 6 * UNIT,
                                                                      roles["newcomer"]: 3 * UNIT,
-                                                                     roles["second"]: 1 * UNIT}, RULES)
+                                                                     roles["second"]: 1 * UNIT,
+                                                                     roles["holder"]: 1 * UNIT}, RULES)
             table = market.create_request("readings", "RDG", table_cid, {roles["curator"]: UNIT}, RULES)
             for who, database in (("curator", info.database), ("second", info.database), ("curator", table.database)):
                 market.as_account(roles[who]).delegate(database)
+            market.as_account(roles["holder"]).delegate(info.database, roles["delegate"])
             market.distribute(info.database, DIVIDEND)
             job_id = _paid_worker(market, info.database, spec_cid, roles["worker"])
             view = Dashboard(Market(connect(rpc), market.deployment), BlobReader(None, "reads as nobody"),
