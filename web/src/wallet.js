@@ -5,13 +5,14 @@
  * Every action is a transaction the visitor's wallet signs (see chain.js); the dashboard has no key.
  */
 
-import {formatUnits, parseUnits, isAddress, getAddress} from "viem";
+import {getAddress, parseUnits} from "viem";
+import {renderAccount} from "./account.js";
 import {discover} from "./discover.js";
+import {el} from "./dom.js";
 import {clients, send} from "./chain.js";
 import {digestOfCid} from "./cid.js";
 import {showSamples} from "./samples.js";
 
-const ZERO = "0x0000000000000000000000000000000000000000";
 const panel = document.getElementById("wallet");
 const market = JSON.parse(document.getElementById("market").textContent);
 const page = {kind: panel.dataset.page, ...panel.dataset};
@@ -21,29 +22,6 @@ let wallets = [];
 let current = null;  // {info, provider, account, chainId, c}
 let busy = false;
 let seq = 0;
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  node.append(...children.filter((c) => c !== null && c !== undefined));
-  return node;
-}
-
-function amount(value, attr, unit = "") {
-  const exact = BigInt(value);
-  const [whole, fraction = ""] = formatUnits(exact, 18).split(".");
-  const shown = fraction ? `${whole}.${fraction.slice(0, 6).replace(/0+$/, "")}`.replace(/\.$/, "") : whole;
-  return el("span", {class: "amount", [attr]: exact.toString(), title: `${exact} base units`, text: shown + unit});
-}
-const eth = (wei) => amount(wei, "data-wei", " ETH");
-const shares = (units) => amount(units, "data-units");
-const short = (a) => el("span", {class: "addr", "data-address": a, title: a, text: `${a.slice(0, 8)}…${a.slice(-4)}`});
 
 const bar = el("div", {class: "wallet-bar"});
 const tx = el("p", {class: "tx", "data-k": "tx", "data-state": "idle", "data-seq": "0", hidden: true});
@@ -246,59 +224,7 @@ async function refreshMine() {
   if (!current || current.account !== account) return;
   mine.dataset.block = String(view.block);
   mine.dataset.account = account;
-  const rows = view.requests.filter((r) => BigInt(r.balance) || BigInt(r.votes) || BigInt(r.withdrawable_wei) || r.delegate);
-  const table = el("table", {class: "compact"},
-    el("thead", {}, el("tr", {}, ...["request", "your shares", "votes you hold", "your shares vote through",
-                                      "dividends withdrawable", "withdrawn", ""].map((t) => el("th", {text: t})))),
-    el("tbody", {}, ...rows.map((r) => requestRow(r, account)),
-       rows.length ? null : el("tr", {}, el("td", {colspan: "7", class: "empty", text: "no shares or votes in any request"}))));
-  const voted = view.open_proposals.map((p) => el("li", {"data-my-proposal": String(p.id)},
-    el("a", {href: `/proposals/${p.id}`, text: `#${p.id}`}), " ",
-    el("span", {"data-k": "voted", text: p.voted ? "voted" : BigInt(p.weight) ? "not voted yet, your weight" : "no voting power at its snapshot"}),
-    " ", BigInt(p.weight) ? el("span", {"data-k": "weight"}, shares(p.weight)) : null));
-  const w = view.worker;
-  const worker = (w.registered || BigInt(w.earnings_wei) || BigInt(w.withdrawable_wei)) ? el("p", {"data-k": "worker"},
-    "As a worker: earned ", el("span", {"data-k": "earnings"}, eth(w.earnings_wei)), " for verified work; ",
-    el("span", {"data-k": "worker-withdrawable"}, eth(w.withdrawable_wei)), " withdrawable (earnings, refunds, a returned stake); stake ",
-    el("span", {"data-k": "stake"}, eth(w.stake_wei)), ". ",
-    button("withdraw-earnings", "withdraw", () => act("withdraw from the compute market", {
-      contract: "ComputeMarket", address: market.compute_market, functionName: "withdraw", args: []}))) : null;
-  const typed = Object.fromEntries([...mine.querySelectorAll("tr[data-token]")].map(
-    (row) => [row.dataset.token, row.querySelector('[data-k="delegate-to"]').value]));
-  mine.replaceChildren(el("h3", {text: `Your account at block ${view.block}`}), table,
-    voted.length ? el("div", {}, el("span", {text: "Open proposals: "}), el("ul", {class: "inline"}, ...voted)) : null, worker);
-  for (const row of mine.querySelectorAll("tr[data-token]")) {
-    if (typed[row.dataset.token]) row.querySelector('[data-k="delegate-to"]').value = typed[row.dataset.token];
-  }
-}
-
-function requestRow(r, account) {
-  const to = el("input", {"data-k": "delegate-to", type: "text", size: "44", placeholder: "0x… (an oracle, a curator)"});
-  const delegate = (target, label) => act(label, {contract: "CuratorToken", address: r.token, functionName: "delegate",
-                                                  args: [target]});
-  const delegateTo = () => {
-    const target = to.value.trim();
-    if (!isAddress(target)) {
-      status.step("signing", "delegate: checking the address…");
-      status.step("error", `delegate: ${JSON.stringify(target)} is not an address (0x and 40 hex digits).`);
-      return;
-    }
-    delegate(getAddress(target), `delegate your ${r.symbol} votes to ${target}`);
-  };
-  return el("tr", {"data-my-request": String(r.index), "data-token": r.token},
-    el("td", {}, el("a", {href: `/requests/${r.index}`, text: `#${r.index} ${r.name}`})),
-    el("td", {class: "r", "data-k": "balance"}, shares(r.balance)),
-    el("td", {class: "r", "data-k": "votes"}, shares(r.votes)),
-    el("td", {"data-k": "delegate"}, r.delegate ? (r.delegate === account ? "yourself" : short(r.delegate))
-                                                : el("span", {class: "muted", text: "nobody (they do not vote)"})),
-    el("td", {class: "r", "data-k": "withdrawable"}, eth(r.withdrawable_wei)),
-    el("td", {class: "r", "data-k": "withdrawn"}, eth(r.withdrawn_wei)),
-    el("td", {class: "nowrap"},
-      button("withdraw-dividends", "withdraw dividends", () => act(`withdraw ${r.symbol} dividends`, {
-        contract: "CuratorToken", address: r.token, functionName: "withdrawDividend", args: []})),
-      button("delegate-self", "vote myself", () => delegate(account, `delegate your ${r.symbol} votes to yourself`)),
-      to, button("delegate", "delegate", delegateTo),
-      button("undelegate", "undelegate", () => delegate(ZERO, `undelegate your ${r.symbol} votes`))));
+  renderAccount(mine, view, {account, market, button, act, status});
 }
 
 function render() {
