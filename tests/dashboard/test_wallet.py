@@ -21,10 +21,11 @@ from databright.chain.keys import signer
 from databright.cid import digest_from_cid
 from databright.dashboard import BlobReader
 from databright.dashboard import app as dashboard_app
+from databright.datasets.canonical import canonicalize
 from databright.market.units import UNIT
 from databright.store.auth import sign_request
 
-from .wallet_world import RULES, World, build_world, wallet_script
+from .wallet_world import RULES, SPEC, World, build_world, wallet_script
 
 CHROMIUM = Path("/usr/bin/chromium")
 TERMINAL = '["mined", "reverted", "rejected", "error"]'
@@ -403,11 +404,21 @@ def test_the_store_refuses_an_account_without_a_right_and_the_page_shows_its_ref
 
 def test_the_relay_passes_the_stores_answer_back_verbatim(world: World) -> None:
     _, cid = world.proposal()
-    direct = httpx.get(f"{world.store_url}/blobs/{cid}", timeout=10)
-    relayed = httpx.get(f"{world.dashboard}/api/store/blobs/{cid}", timeout=10)
-    assert (relayed.status_code, relayed.content) == (direct.status_code, direct.content) == (401, direct.content)
-    bad = httpx.get(f"{world.dashboard}/api/store/blobs/..%2Finfo", timeout=10)
-    assert bad.status_code in (400, 404)
+    path = f"/blobs/{cid}"
+    direct = httpx.get(world.store_url + path, timeout=10)
+    relayed = httpx.get(f"{world.dashboard}/api/store{path}", timeout=10)
+    assert (relayed.status_code, relayed.content) == (direct.status_code, direct.content)
+    assert relayed.status_code == 401 and "unsigned request" in relayed.json()["reason"]
+    curator = signer(world.chain, world.roles["curator"])
+    signed = sign_request(curator, "GET", path, cid)
+    relayed = httpx.get(f"{world.dashboard}/api/store{path}", headers=signed, timeout=10)
+    x, y = world.datasets[cid]
+    assert relayed.status_code == 200 and relayed.headers["x-databright-cid"] == cid
+    assert relayed.content == canonicalize(x, y, SPEC).to_bytes()  # the blob's bytes, as the store sent them
+    replayed = httpx.get(f"{world.dashboard}/api/store{path}", headers=signed, timeout=10)
+    assert replayed.status_code == 401 and "replayed request" in replayed.json()["reason"]  # the store's nonce check
+    bad = httpx.get(f"{world.dashboard}/api/store/blobs/not-a-cid", timeout=10)
+    assert bad.status_code == 400 and bad.json()["error"] == "bad cid"
 
 
 def test_the_dashboard_api_is_read_only_and_serves_the_compiled_abis(world: World) -> None:

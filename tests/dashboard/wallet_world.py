@@ -2,8 +2,9 @@
 
 The demo takes a minute and leaves nothing open to vote on, so the wallet tests build what they act
 on directly through the Python client, in a few seconds: one request with four curators (two of
-them voting, one not yet delegated, one through a delegate holding no shares), dividends paid to its token, a worker paid for a job, a store
-holding the data proposed. Each test makes the proposals it needs (`World.proposal`).
+them voting, one not yet delegated, one through a delegate holding no shares), dividends paid to its
+token, a second request of tabular data, a worker paid for a job, a store holding the data proposed.
+Each test makes the proposals it needs (`World.proposal`).
 
 `wallet_script` is the wallet: an EIP-1193 provider injected before the page's own scripts
 (`add_init_script`) that answers accounts and the chain id itself, forwards every other request

@@ -20,7 +20,7 @@ function amount(value, attr, unit = "") {
   const exact = BigInt(value);
   const [whole, fraction = ""] = formatUnits(exact, 18).split(".");
   const shown = fraction ? `${whole}.${fraction.slice(0, 6).replace(/0+$/, "")}`.replace(/\.$/, "") : whole;
-  return el("span", {class: "amount", [attr]: exact.toString(), title: `${exact} base units`, text: shown + unit});
+  return el("span", {class: "amount", [attr]: exact.toString(), title: `${exact} ${unit ? "wei" : "base units"}`, text: shown + unit});
 }
 export const eth = (wei) => amount(wei, "data-wei", " ETH");
 export const shares = (units) => amount(units, "data-units");
