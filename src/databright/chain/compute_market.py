@@ -213,10 +213,10 @@ class ComputeMarket(_Wrapper):
     def value_claimed(self, job_id: int, account: str) -> bool:
         return bool(self._call("valueClaimed", job_id, account))
 
-    def value_record(self, job_id: int) -> dict[str, Any] | None:
+    def value_record(self, job_id: int, from_block: int = 0) -> dict[str, Any] | None:
         """The JobValued event of the job: its full root, the value report's cid, pool and
         dividends; None when the job was completed without valuation (or not yet)."""
-        found = self.logs("JobValued", 0, jobId=job_id)
+        found = self.logs("JobValued", from_block, jobId=job_id)
         if not found:
             return None
         e = found[-1]

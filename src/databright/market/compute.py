@@ -10,7 +10,7 @@ contract, whose refusals arrive as ComputeRevert with its reason.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from web3 import Web3
 
@@ -225,6 +225,10 @@ class ComputeClient:
 
     def job_value(self, job_id: int) -> JobValueState:
         return self.market.job_value(_job_id(job_id))
+
+    def value_record(self, job_id: int) -> dict[str, Any] | None:
+        """The job's JobValued event (root, value report CID, pool, dividends), or None."""
+        return self.market.value_record(_job_id(job_id), self.deployment.block)
 
     def value_claimed(self, job_id: int, addr: str | None = None) -> bool:
         return self.market.value_claimed(_job_id(job_id), _address(addr or self.account, "the account"))
