@@ -309,7 +309,7 @@ def test_withdraw_worker_earnings(open_page: Any, world: World) -> None:
     worker, compute, w3 = world.roles["worker"], world.compute, world.chain.w3
     page = open_page("/workers", wallet(world, "worker"))
     owed = compute.functions.balanceOf(worker).call()
-    assert owed == world.market.compute.payouts(world.job_id)[worker] > 0
+    assert owed == sum(world.market.compute.payouts(job)[worker] for job in world.jobs) > 0
     earned = page.locator('[data-k="worker"] [data-k="earnings"] .amount').get_attribute("data-wei")
     shown_owed = page.locator('[data-k="worker"] [data-k="worker-withdrawable"] .amount').get_attribute("data-wei")
     assert (earned, shown_owed) == (str(owed), str(owed))
@@ -322,6 +322,46 @@ def test_withdraw_worker_earnings(open_page: Any, world: World) -> None:
     wait_panel_block(page, world)
     assert page.locator('[data-k="worker-withdrawable"] .amount').get_attribute("data-wei") == "0"
     assert page.locator('[data-k="worker"] [data-k="earnings"] .amount').get_attribute("data-wei") == str(owed)
+
+
+def test_claim_a_value_payout(open_page: Any, world: World) -> None:
+    contributor, compute, w3 = world.roles["contributor"], world.compute, world.chain.w3
+    job, off = world.jobs[1], world.jobs[2]
+    page = open_page(f"/jobs/{job}", wallet(world, "contributor"))
+    row = f'[data-my-value="{job}"]'
+    amount = int(page.get_attribute(f"{row} [data-k='value-amount'] .amount", "data-wei") or "")
+    assert amount == 3 * UNIT // 10 and not compute.functions.valueClaimed(job, contributor).call()
+    assert page.get_attribute(f"{row} [data-k='value-state']", "data-state") == "unclaimed"
+    # both jobs pay it 0.3 ETH by their reports; the one whose report the chain's root confirms is offered
+    assert page.get_attribute("[data-k='unclaimed-value'] .amount", "data-wei") == str(amount)
+    off_state = page.locator(f'[data-my-value="{off}"] [data-k="value-state"]')
+    assert off_state.get_attribute("data-state") == "unreadable"
+    assert "does not match the value root recorded on-chain" in off_state.inner_text()
+    assert page.locator(f'[data-my-value="{off}"] button').count() == 0
+    balance = w3.eth.get_balance(contributor)
+    state, _, shown = act(page, f'{row} button[data-action="claim-value"]')
+    assert state == "mined"
+    receipt = mined(world, shown)
+    [event] = compute.events.ValueClaimed().process_receipt(receipt)
+    assert (event.args.account, event.args.jobId, event.args.amount) == (contributor, job, amount)
+    assert compute.functions.valueClaimed(job, contributor).call()
+    assert w3.eth.get_balance(contributor) == balance + amount - receipt["gasUsed"] * receipt["effectiveGasPrice"]
+    page.wait_for_selector(f"{row} [data-k='value-state'][data-state='claimed']")  # re-read from the chain
+    assert page.get_attribute("[data-k='unclaimed-value'] .amount", "data-wei") == "0"
+    assert page.locator(f'{row} button[data-action="claim-value"]').count() == 0
+
+
+def test_a_claim_the_chain_refuses_shows_its_reason(open_page: Any, world: World) -> None:
+    """The panel of a page opened before another tab claimed still offers the claim; the chain says no."""
+    second, job = world.roles["second"], world.jobs[1]
+    page = open_page("/workers", wallet(world, "second"))
+    page.evaluate("document.dispatchEvent = () => true")  # this tab no longer follows new blocks
+    view = httpx.get(f"{world.dashboard}/api/accounts/{second}", timeout=10).json()
+    [payout] = [v for v in view["value_payouts"] if v["job"] == job]
+    world.market.compute.as_account(second).claim_value(job, int(payout["amount_wei"]),
+                                                        [bytes.fromhex(p[2:]) for p in payout["proof"]])
+    state, text, _ = act(page, f'[data-my-value="{job}"] button[data-action="claim-value"]')
+    assert state == "reverted" and "The contract refused: compute: value already claimed." in text
 
 
 # ---------------------------------------------------------------- refusals by the visitor

@@ -58,7 +58,7 @@ class World:
     database: str  # request #0, glyphs (image-shaped samples)
     token: str
     tabular: str  # request #1, readings (a row of numbers per sample)
-    job_id: int
+    jobs: list[int]  # settled with the worker paid; jobs[1] with value payouts, jobs[2] with a report off its root
     roles: dict[str, str]
     datasets: dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = field(default_factory=dict)
     _seed: int = 0
@@ -136,24 +136,43 @@ def build_world(rpc: str) -> Iterator[World]:
                 market.as_account(roles[who]).delegate(database)
             market.as_account(roles["holder"]).delegate(info.database, roles["delegate"])
             market.distribute(info.database, DIVIDEND)
-            job_id = _paid_worker(market, info.database, spec_cid, roles["worker"])
-            view = Dashboard(Market(connect(rpc), market.deployment), BlobReader(None, "reads as nobody"),
-                             poll_seconds=0.3, store_url=store.url)
-            with ServerThread(create_app(view)) as dashboard:
-                yield World(market, rpc, store.url, dashboard.url, info.database, info.token, table.database, job_id,
-                            roles)
+            paid = {roles["contributor"]: 3 * UNIT // 10, roles["second"]: UNIT // 10}
+            with StoreClient(store.url, signer(chain, roles["initiator"])) as coordinator:
+                jobs = [_paid_worker(market, info.database, spec_cid, roles["worker"]),
+                        _paid_worker(market, info.database, spec_cid, roles["worker"], coordinator, paid, paid),
+                        _paid_worker(market, info.database, spec_cid, roles["worker"], coordinator, paid,
+                                     {**paid, roles["second"]: UNIT // 5})]  # the report says 0.1, the root 0.2
+                # the dashboard reads its own documents as the coordinator (value reports, specs), and never signs
+                # for a visitor: the relay forwards the visitor's own signature
+                view = Dashboard(Market(connect(rpc), market.deployment),
+                                 BlobReader(StoreClient(store.url, signer(chain, roles["initiator"]))),
+                                 poll_seconds=0.3, store_url=store.url)
+                with ServerThread(create_app(view)) as dashboard:
+                    yield World(market, rpc, store.url, dashboard.url, info.database, info.token, table.database,
+                                jobs, roles)
+                if view.blobs.store is not None:
+                    view.blobs.store.close()
     server_log.setLevel(level)
 
 
-def _paid_worker(market: Market, database: str, spec_cid: str, worker: str) -> int:
-    """A job settled with the initiator as its coordinator, paying `worker` for 10 verified units."""
+def _paid_worker(market: Market, database: str, spec_cid: str, worker: str, store: StoreClient | None = None,
+                 reported: dict[str, int] | None = None, rooted: dict[str, int] | None = None) -> int:
+    """A job settled with the initiator as its coordinator, paying `worker` for 10 verified units and,
+    with a `store`, the contributors by value: `reported` in the stored value report (as
+    `databright.compute.job_value` writes its contributors), `rooted` in the tree on-chain."""
     compute = market.compute
-    compute.as_account(worker).register_worker(compute.min_stake)
-    compute.approve_coordinator(market.account, market.account, hashlib.sha256(b"dev").digest())
-    job = compute.post_job(database, spec_cid, UNIT // 10, UNIT // 2, market.chain.now() + 3600)
+    if not compute.worker(worker).registered:
+        compute.as_account(worker).register_worker(compute.min_stake)
+        compute.approve_coordinator(market.account, market.account, hashlib.sha256(b"dev").digest())
+    job = compute.post_job(database, spec_cid, UNIT, UNIT // 2, market.chain.now() + 3600)
     compute.accept_job(job)
     compute.assign_workers(job, [worker])
-    compute.complete_job(job, spec_cid, hashlib.sha256(b"model").digest(), spec_cid, {worker: 10})
+    value_cid = None
+    if store is not None and reported is not None:
+        report = {"version": 1, "job": job, "contributors": [{"address": a, "value": 0.01, "amount_wei": v}
+                                                              for a, v in reported.items()]}
+        value_cid = store.upload_bytes(json.dumps(report).encode())
+    compute.complete_job(job, spec_cid, hashlib.sha256(b"model").digest(), spec_cid, {worker: 10}, value_cid, rooted)
     return job
 
 

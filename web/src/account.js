@@ -1,5 +1,6 @@
 /* The connected account as the chain has it (`/api/accounts/ADDRESS`, read by the dashboard at one
- * block): shares, votes and delegate per request with the actions on them, open proposals, worker pay.
+ * block): shares, votes and delegate per request with the actions on them, open proposals, worker pay,
+ * value payouts in jobs (claimed with the proof the dashboard rebuilt from the job's value report).
  * `ctx` gives what acting needs: {account, market, button(action, text, onclick), act(label, call), status}. */
 
 import {getAddress, isAddress} from "viem";
@@ -27,10 +28,25 @@ export function renderAccount(mine, view, ctx) {
     el("span", {"data-k": "stake"}, eth(w.stake_wei)), ". ",
     button("withdraw-earnings", "withdraw", () => act("withdraw from the compute market", {
       contract: "ComputeMarket", address: market.compute_market, functionName: "withdraw", args: []}))) : null;
+  const values = view.value_payouts.map((v) => el("li", {"data-my-value": String(v.job)},
+    el("a", {href: `/jobs/${v.job}`, text: `job #${v.job}`}), ": ",
+    !v.readable ? el("span", {"data-k": "value-state", "data-state": "unreadable", text: v.reason})
+      : el("span", {}, el("span", {"data-k": "value-amount"}, eth(v.amount_wei)), " ",
+           el("span", {"data-k": "value-state", "data-state": v.claimed ? "claimed" : "unclaimed",
+                       text: v.claimed ? "claimed" : "unclaimed"}), " ",
+           v.claimed ? null : button("claim-value", "claim", () => act(`claim your value payout of job #${v.job}`, {
+             contract: "ComputeMarket", address: market.compute_market, functionName: "claimValue",
+             args: [BigInt(v.job), BigInt(v.amount_wei), v.proof]})))));
+  const unclaimed = view.value_payouts.filter((v) => v.readable && !v.claimed)
+    .reduce((sum, v) => sum + BigInt(v.amount_wei), 0n);
+  const value = values.length ? el("div", {"data-k": "values"},
+    el("span", {}, "Value payouts (what your data was worth to a job): ",
+       el("span", {"data-k": "unclaimed-value"}, eth(unclaimed)), " unclaimed. "),
+    el("ul", {class: "inline"}, ...values)) : null;
   const typed = Object.fromEntries([...mine.querySelectorAll("tr[data-token]")].map(
     (row) => [row.dataset.token, row.querySelector('[data-k="delegate-to"]').value]));
   mine.replaceChildren(el("h3", {text: `Your account at block ${view.block}`}), table,
-    voted.length ? el("div", {}, el("span", {text: "Open proposals: "}), el("ul", {class: "inline"}, ...voted)) : null, worker);
+    voted.length ? el("div", {}, el("span", {text: "Open proposals: "}), el("ul", {class: "inline"}, ...voted)) : null, worker, value);
   for (const row of mine.querySelectorAll("tr[data-token]")) {
     if (typed[row.dataset.token]) row.querySelector('[data-k="delegate-to"]').value = typed[row.dataset.token];
   }

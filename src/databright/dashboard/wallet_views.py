@@ -3,7 +3,8 @@
 The dashboard never acts for anyone: a visitor's wallet signs every transaction in the browser.
 What the server adds is reading. `account` answers, for any address, what the chain says it holds
 (shares, votes and delegate per request, dividends it may withdraw, whether it voted on each open
-proposal and with what weight, its pull balance and earnings as a worker), read at one block under
+proposal and with what weight, its pull balance and earnings as a worker, its value payouts in jobs
+and whether it claimed them), read at one block under
 the dashboard's lock like every page, so the browser can show numbers that come from the chain and
 refresh them when a block is mined, not from what the visitor clicked. `abi` hands out the compiled
 contracts' ABIs (`chain.artifacts`), so the browser encodes calls from the very ABI the Python
@@ -17,8 +18,11 @@ from typing import Any
 from web3 import Web3
 
 from databright.chain.artifacts import CONTRACT_NAMES, load_artifacts
+from databright.chain.merkle import ValueTree
+from databright.cid import cid_from_digest
 from databright.dashboard.core import Dashboard
 from databright.dashboard.errors import BadInput, NotFound
+from databright.errors import ChainError
 
 ZERO = "0x" + "0" * 40
 
@@ -82,4 +86,42 @@ def account(d: Dashboard, ref: str) -> dict[str, Any]:
         "open_proposals": proposals,
         "worker": {"registered": worker.registered, "stake_wei": str(worker.stake), "open_jobs": worker.open_jobs,
                    "earnings_wei": str(c.earnings(who)), "withdrawable_wei": str(c.balance(who))},
+        "value_payouts": value_payouts(d, who),
     }
+
+
+def value_payouts(d: Dashboard, who: str) -> list[dict[str, Any]]:
+    """`who`'s payout in every job settled with a value root, with the proof its claim needs.
+
+    The amounts come from the job's stored value report (read by the dashboard's own reader, which
+    as a coordinator may read them); the proof is rebuilt from the report's payouts with the same
+    OpenZeppelin tree the coordinator used (`chain.merkle`), and only a tree whose root is the one
+    the chain recorded is offered: a report that does not match the chain is named, not claimed
+    from. The chain has the last word anyway: `claimValue` checks the proof against its root.
+    """
+    c = d.compute
+    out: list[dict[str, Any]] = []
+    for record in c.market.logs("JobValued", d.market.deployment.block):
+        job, root, cid = int(record["jobId"]), bytes(record["valueRoot"]), cid_from_digest(bytes(record["valueCid"]))
+        row: dict[str, Any] = {"job": job, "report_cid": cid, "claimed": c.value_claimed(job, who)}
+        blob = d.blobs.json(cid)
+        if blob is None or not blob.readable:
+            out.append({**row, "readable": False, "reason": blob.reason if blob else "no value report"})
+            continue
+        try:
+            payouts = [(str(Web3.to_checksum_address(x["address"])), int(x["amount_wei"]))
+                       for x in blob.data["contributors"] if int(x["amount_wei"]) > 0]
+            tree = ValueTree.of(payouts) if payouts else None
+        except (KeyError, TypeError, ValueError, ChainError) as exc:
+            out.append({**row, "readable": False, "reason": f"the value report is malformed ({exc})"})
+            continue
+        mine = [i for i, (a, _) in enumerate(payouts) if a == who]
+        if tree is None or not mine:
+            continue  # nothing for this account in this job
+        if tree.root != root:
+            out.append({**row, "readable": False, "reason": "the stored value report does not match the value root "
+                                                            "recorded on-chain: nothing to claim from it"})
+            continue
+        out.append({**row, "readable": True, "amount_wei": str(payouts[mine[0]][1]),
+                    "proof": ["0x" + p.hex() for p in tree.proof(mine[0])]})
+    return out
