@@ -69,7 +69,7 @@ function renderBar() {
 
 function chainName(id) {
   const known = {1: "Ethereum mainnet", 10: "OP Mainnet", 137: "Polygon", 8453: "Base", 42161: "Arbitrum One",
-                 11155111: "Sepolia", 17000: "Holesky", 31337: "a local dev chain (anvil)"};
+                 11155111: "Sepolia", 17000: "Holesky", 31337: "anvil, a local dev chain"};
   return `chain ${id}` + (known[id] ? ` (${known[id]})` : "");
 }
 

@@ -28,7 +28,7 @@ ZERO = "0x" + "0" * 40
 
 # the chains a visitor's wallet is most likely on by mistake, named in the wrong-chain notice
 KNOWN_CHAINS = {1: "Ethereum mainnet", 10: "OP Mainnet", 56: "BNB Smart Chain", 137: "Polygon", 8453: "Base",
-                42161: "Arbitrum One", 11155111: "Sepolia", 17000: "Holesky", 31337: "a local dev chain (anvil)"}
+                42161: "Arbitrum One", 11155111: "Sepolia", 17000: "Holesky", 31337: "anvil, a local dev chain"}
 
 
 def chain_name(chain_id: int) -> str:
