@@ -81,14 +81,29 @@ def open_page(browser: Browser, world: World) -> Iterator[Any]:
 
 
 def act(page: Page, selector: str) -> tuple[str, str, dict[str, str]]:
-    """Clicks `selector` and waits for the action it starts to end: (state, text, hash and block shown)."""
+    """Clicks `selector` and waits for the action it starts to end: (state, text, hash and block shown).
+
+    Every state the status line goes through is recorded (see `states`)."""
     seq = int(page.get_attribute('[data-k="tx"]', "data-seq") or "0")
+    page.evaluate("""() => { window.txStates = []; const tx = document.querySelector('[data-k="tx"]');
+        if (window.txObserver) window.txObserver.disconnect();
+        window.txObserver = new MutationObserver((records) => records.forEach((r) => window.txStates.push(r.oldValue)));
+        window.txObserver.observe(tx, {attributes: true, attributeFilter: ["data-state"], attributeOldValue: true});
+    }""")
     page.click(selector)
     page.wait_for_function(f"""() => {{ const tx = document.querySelector('[data-k="tx"]');
         return Number(tx.dataset.seq) > {seq} && {TERMINAL}.includes(tx.dataset.state); }}""", timeout=20_000)
     tx = page.locator('[data-k="tx"]')
     return (tx.get_attribute("data-state") or "", " ".join(tx.inner_text().split()),
             {"hash": tx.get_attribute("data-hash") or "", "block": tx.get_attribute("data-block") or ""})
+
+
+def states(page: Page) -> list[str]:
+    """The states the status line went through in the last `act`, in order (each one recorded as the
+    old value of the next change, so none is lost when two changes fall in one batch of records)."""
+    found: list[str] = page.evaluate("""() => [...window.txStates.slice(1),
+                                               document.querySelector('[data-k="tx"]').dataset.state]""")
+    return found
 
 
 def mined(world: World, shown: dict[str, str]) -> Any:
@@ -171,6 +186,7 @@ def test_vote_yes_with_a_reason_then_a_second_vote_shows_the_contracts_reason(op
     page.fill('[data-k="reason"]', "clean glyphs, labels checked by eye")
     state, text, shown = act(page, 'button[data-action="vote-yes"]')
     assert state == "mined" and f"mined in block {shown['block']}" in text and shown["hash"] in text
+    assert states(page) == ["signing", "pending", "mined"]
     receipt = mined(world, shown)
     curator, association = world.roles["curator"], world.association
     assert association.functions.hasVoted(pid, curator).call()
@@ -373,6 +389,7 @@ def test_a_rejected_signature_sends_nothing_and_says_so(open_page: Any, world: W
     block = world.chain.w3.eth.block_number
     state, text, _ = act(page, 'button[data-action="vote-yes"]')
     assert state == "rejected" and "You rejected the request in your wallet: nothing was sent." in text
+    assert states(page) == ["signing", "rejected"]
     assert not world.association.functions.hasVoted(pid, world.roles["curator"]).call()
     assert world.chain.w3.eth.block_number == block
     page.click('button[data-action="view-samples"]')
