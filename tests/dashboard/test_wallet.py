@@ -154,6 +154,18 @@ def test_several_wallets_are_offered_by_name_and_the_chosen_one_acts(open_page: 
     assert page.evaluate("window.walletCalls")["Beta"].count("eth_requestAccounts") == 0
 
 
+def test_the_panel_follows_the_wallet_switching_accounts(open_page: Any, world: World) -> None:
+    page = open_page("/requests/0", wallet(world, "curator"))
+    newcomer = world.roles["newcomer"]
+    page.evaluate(f"window.walletEmit['Test Wallet']('accountsChanged', ['{newcomer.lower()}'])")
+    page.wait_for_selector(f'[data-k="mine"][data-account="{newcomer}"]')
+    assert "Connected as " + newcomer in page.inner_text('[data-k="wallet-status"]')
+    assert mine_cell(page, 0, "balance") == world.tokens.functions.balanceOf(newcomer).call()
+    page.evaluate("window.walletEmit['Test Wallet']('accountsChanged', [])")  # the user disconnected the site
+    page.wait_for_selector('[data-k="wallet-status"][data-state="disconnected"]')
+    assert page.locator('[data-k="mine"] table').count() == 0
+
+
 def test_a_wallet_on_another_chain_is_told_which_and_switched(open_page: Any, world: World) -> None:
     page = open_page("/requests/0", wallet(world, "curator", chain_id=1))
     status = page.locator('[data-k="wallet-status"]')

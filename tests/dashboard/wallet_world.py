@@ -182,7 +182,7 @@ def wallet_script(rpc: str, *wallets: dict[str, Any]) -> str:
     Each entry: account (the dev account it signs as), and optionally name, chain_id (what it
     reports until switched, default anvil's), reject (methods refused with 4001), legacy (also
     `window.ethereum`, default True for the first). Each provider records the methods it was asked
-    in `window.walletCalls[name]`.
+    in `window.walletCalls[name]`; `window.walletEmit[name](event, argument)` fires a provider event.
     """
     configs = [{"name": "Test Wallet", "chain_id": None, "reject": [], "legacy": i == 0, **w,
                 "uuid": f"00000000-0000-4000-8000-{i:012d}", "rdns": f"org.databright.test{i}"}
@@ -192,6 +192,7 @@ def wallet_script(rpc: str, *wallets: dict[str, Any]) -> str:
 
 _PROVIDER = r"""
 window.walletCalls = {};
+window.walletEmit = {};  // name -> (event, argument): what a wallet does when its user switches accounts
 let id = 0;
 async function anvil(method, params) {
   const answer = await fetch(RPC, {method: "POST", headers: {"content-type": "application/json"},
@@ -227,8 +228,13 @@ for (const cfg of CONFIGS) {
       return anvil(method, params);
     },
     on(event, f) { (listeners[event] = listeners[event] || []).push(f); },
+    emit(event, argument) {
+      if (event === "accountsChanged") cfg.account = argument[0];
+      for (const f of listeners[event] || []) f(argument);
+    },
     removeListener(event, f) { listeners[event] = (listeners[event] || []).filter((g) => g !== f); },
   };
+  window.walletEmit[cfg.name] = (event, argument) => provider.emit(event, argument);
   const info = Object.freeze({uuid: cfg.uuid, name: cfg.name, rdns: cfg.rdns,
                               icon: "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E"});
   const announce = () => window.dispatchEvent(new CustomEvent("eip6963:announceProvider",
