@@ -2,7 +2,8 @@
  *
  * Everything the panel shows comes from the chain: `/api/accounts/ADDRESS` (read by the dashboard at
  * the latest block), refreshed when a transaction is mined and whenever the page sees a new block.
- * Every action is a transaction the visitor's wallet signs (see chain.js); the dashboard has no key.
+ * Every action is a transaction the visitor's wallet signs (see chain.js); the dashboard never holds a
+ * visitor's key.
  */
 
 import {getAddress, parseUnits} from "viem";
