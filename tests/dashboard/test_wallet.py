@@ -8,6 +8,7 @@ with web3.py from the contracts themselves, never from the dashboard.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from databright.store.auth import sign_request
 from .wallet_world import RULES, SPEC, World, build_world, wallet_script
 
 CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = os.environ.get("DATABRIGHT_SHOTS")  # a folder: save screenshots of the wallet panel at work there
 TERMINAL = '["mined", "reverted", "rejected", "error"]'
 
 pytestmark = [
@@ -96,6 +98,12 @@ def act(page: Page, selector: str) -> tuple[str, str, dict[str, str]]:
     tx = page.locator('[data-k="tx"]')
     return (tx.get_attribute("data-state") or "", " ".join(tx.inner_text().split()),
             {"hash": tx.get_attribute("data-hash") or "", "block": tx.get_attribute("data-block") or ""})
+
+
+def shot(page: Page, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"wallet-{name}.png"), full_page=True)
 
 
 def states(page: Page) -> list[str]:
@@ -199,6 +207,7 @@ def test_vote_yes_with_a_reason_then_a_second_vote_shows_the_contracts_reason(op
     state, text, shown = act(page, 'button[data-action="vote-yes"]')
     assert state == "mined" and f"mined in block {shown['block']}" in text and shown["hash"] in text
     assert states(page) == ["signing", "pending", "mined"]
+    shot(page, "voted")
     receipt = mined(world, shown)
     curator, association = world.roles["curator"], world.association
     assert association.functions.hasVoted(pid, curator).call()
@@ -208,7 +217,7 @@ def test_vote_yes_with_a_reason_then_a_second_vote_shows_the_contracts_reason(op
     [event] = association.events.VoteCast().process_receipt(receipt)
     assert (event.args.voter, event.args.support) == (curator, 1)
     assert event.args.reason == "clean glyphs, labels checked by eye"
-    page.wait_for_selector(f'[data-my-proposal="{pid}"] [data-k="voted"]:text-is("voted")')  # from the chain
+    page.wait_for_selector(f'[data-my-proposal="{pid}"] [data-k="voted"]:text-is("voted, weight")')  # from the chain
     row = page.wait_for_selector(f'main [data-voter="{curator}"]')  # the page followed the block and shows it
     assert row is not None and "clean glyphs" in row.inner_text()
 
@@ -366,6 +375,7 @@ def test_claim_a_value_payout(open_page: Any, world: World) -> None:
     assert off_state.get_attribute("data-state") == "unreadable"
     assert "does not match the value root recorded on-chain" in off_state.inner_text()
     assert page.locator(f'[data-my-value="{off}"] button').count() == 0
+    shot(page, "value")
     balance = w3.eth.get_balance(contributor)
     state, _, shown = act(page, f'{row} button[data-action="claim-value"]')
     assert state == "mined"
@@ -428,6 +438,7 @@ def test_a_curator_sees_the_proposed_samples_signed_by_its_wallet(open_page: Any
     low, high = float(x.min()), float(x.max())
     assert drawn == [round((float(v) - low) * 255 / (high - low)) for v in x[0].ravel()]
     assert "personal_sign" in page.evaluate("window.walletCalls")["Test Wallet"]
+    shot(page, "samples")
 
 
 def test_a_delegate_without_shares_sees_the_samples_too(open_page: Any, world: World) -> None:
@@ -466,6 +477,7 @@ def test_the_store_refuses_an_account_without_a_right_and_the_page_shows_its_ref
     text = " ".join(box.inner_text().split())
     assert text == f"The store refused (403 {direct.json()['error']}): {direct.json()['reason']}"
     assert page.locator('[data-k="samples"] figure').count() == 0
+    shot(page, "refused")
 
 
 # ---------------------------------------------------------------- the server side: read-only, no keys

@@ -19,7 +19,7 @@ export function renderAccount(mine, view, ctx) {
        rows.length ? null : el("tr", {}, el("td", {colspan: "7", class: "empty", text: "no shares or votes in any request"}))));
   const voted = view.open_proposals.map((p) => el("li", {"data-my-proposal": String(p.id)},
     el("a", {href: `/proposals/${p.id}`, text: `#${p.id}`}), " ",
-    el("span", {"data-k": "voted", text: p.voted ? "voted" : BigInt(p.weight) ? "not voted yet, your weight" : "no voting power at its snapshot"}),
+    el("span", {"data-k": "voted", text: p.voted ? "voted, weight" : BigInt(p.weight) ? "not voted yet, your weight" : "no voting power at its snapshot"}),
     " ", BigInt(p.weight) ? el("span", {"data-k": "weight"}, shares(p.weight)) : null));
   const w = view.worker;
   const worker = (w.registered || BigInt(w.earnings_wei) || BigInt(w.withdrawable_wei)) ? el("p", {"data-k": "worker"},
@@ -45,8 +45,8 @@ export function renderAccount(mine, view, ctx) {
     el("ul", {class: "inline"}, ...values)) : null;
   const typed = Object.fromEntries([...mine.querySelectorAll("tr[data-token]")].map(
     (row) => [row.dataset.token, row.querySelector('[data-k="delegate-to"]').value]));
-  mine.replaceChildren(el("h3", {text: `Your account at block ${view.block}`}), table,
-    voted.length ? el("div", {}, el("span", {text: "Open proposals: "}), el("ul", {class: "inline"}, ...voted)) : null, worker, value);
+  mine.replaceChildren(...[el("h3", {text: `Your account at block ${view.block}`}), table,
+    voted.length ? el("div", {}, el("span", {text: "Open proposals: "}), el("ul", {class: "inline"}, ...voted)) : null, worker, value].filter(Boolean));
   for (const row of mine.querySelectorAll("tr[data-token]")) {
     if (typed[row.dataset.token]) row.querySelector('[data-k="delegate-to"]').value = typed[row.dataset.token];
   }
@@ -54,7 +54,7 @@ export function renderAccount(mine, view, ctx) {
 
 
 function requestRow(r, {account, button, act, status}) {
-  const to = el("input", {"data-k": "delegate-to", type: "text", size: "44", placeholder: "0x… (an oracle, a curator)"});
+  const to = el("input", {"data-k": "delegate-to", type: "text", size: "22", placeholder: "0x… (an oracle, a curator)"});
   const delegate = (target, label) => act(label, {contract: "CuratorToken", address: r.token, functionName: "delegate",
                                                   args: [target]});
   const delegateTo = () => {
@@ -74,7 +74,7 @@ function requestRow(r, {account, button, act, status}) {
                                                 : el("span", {class: "muted", text: "nobody (they do not vote)"})),
     el("td", {class: "r", "data-k": "withdrawable"}, eth(r.withdrawable_wei)),
     el("td", {class: "r", "data-k": "withdrawn"}, eth(r.withdrawn_wei)),
-    el("td", {class: "nowrap"},
+    el("td", {class: "actions"},
       button("withdraw-dividends", "withdraw dividends", () => act(`withdraw ${r.symbol} dividends`, {
         contract: "CuratorToken", address: r.token, functionName: "withdrawDividend", args: []})),
       button("delegate-self", "vote myself", () => delegate(account, `delegate your ${r.symbol} votes to yourself`)),
