@@ -23,7 +23,11 @@ per slot than later runs). Both distribute_* runs are first distributions, so th
 same slots and differ only in the number of holders. Then the compute market's first job
 (compute_scenario()): a worker's registration, posting, accepting, assigning three workers,
 completing with three workers' units (which includes the data fee's distribute()) and a
-worker's withdrawal, again each the first of its kind.
+worker's withdrawal, again each the first of its kind. Then value payouts
+(value_scenario()): a second and a third job completed with a value root over 10 and 1,000
+contributors (completeJob_with_root is the 10 one: the same call as completeJob_3 plus the root,
+so the two side by side give the root's cost), and a claim in each by a contributor whose proof
+is the tree's longest, the first claim of that account (its claimed-bits slot turns non-zero).
 
 Validated against receipts: the same scenario run through web3.py + EthereumTesterProvider
 (contracts deployed from vyper's compiled bytecode, same addresses) gives identical gasUsed
@@ -47,6 +51,8 @@ from eth_utils.crypto import keccak
 from rich.console import Console
 from rich.table import Table
 
+from databright.chain.merkle import ValueTree
+
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACTS = ROOT / "src" / "databright" / "contracts"
 RESULTS = ROOT / "bench" / "results" / "gas.json"
@@ -57,9 +63,12 @@ TX_BASE = 21_000
 VOTING_PERIOD = 5
 OPERATIONS = ["createRequest", "propose", "castVote", "execute", "transfer", "delegate",
               "distribute_10", "distribute_1000", "withdrawDividend",
-              "registerWorker", "postJob", "acceptJob", "assignWorkers_3", "completeJob_3", "withdraw"]
+              "registerWorker", "postJob", "acceptJob", "assignWorkers_3", "completeJob_3", "withdraw",
+              "completeJob_no_root", "completeJob_with_root", "claimValue_10", "claimValue_1000"]
 TARGETS = {"castVote": 80_000, "propose": 200_000, "execute": 300_000, "distribute_10": 60_000,
-           "distribute_1000": 60_000, "withdrawDividend": 65_000}
+           "distribute_1000": 60_000, "withdrawDividend": 65_000, "claimValue_10": 65_000,
+           "claimValue_1000": 65_000}
+ROOT_EXTRA = 30_000  # completeJob_with_root may cost at most this much more than without a root
 DISTRIBUTE_SPREAD = 0.01  # distribute must cost the same (within 1%) for 10 and 1000 holders
 
 
@@ -145,7 +154,7 @@ def create_request(chain: Chain, assoc: Any, name: str, curators: list[str],
                    shares: list[int]) -> tuple[Any, str, int]:
     """createRequest from the first curator; returns (token, database, gas)."""
     gas = chain.send(assoc, "createRequest", name, name[:3].upper(), keccak(text=name), curators,
-                     shares, 2000, 5001, VOTING_PERIOD, 1000 * E, sender=curators[0])
+                     shares, 2000, 5001, VOTING_PERIOD, 1000 * E, 5000, sender=curators[0])
     database = chain.call(assoc, "requestAt", chain.call(assoc, "requestCount") - 1)
     return chain.token(chain.call(assoc, "tokenOf", database)), database, gas
 
@@ -190,7 +199,7 @@ def scenario(chain: Chain, n_large: int = 1000) -> dict[str, int]:
     gas["distribute_1000"] = chain.send(big, "distribute", sender=a, value=E)
 
     gas.update(compute_scenario(chain, assoc, database, token, deployer=a))
-    return {op: gas[op] for op in OPERATIONS}
+    return {op: gas[op] for op in [*OPERATIONS, "proof_10", "proof_1000"]}
 
 
 def compute_scenario(chain: Chain, assoc: Any, database: str, token: Any, deployer: str) -> dict[str, int]:
@@ -217,10 +226,52 @@ def compute_scenario(chain: Chain, assoc: Any, database: str, token: Any, deploy
     gas["acceptJob"] = chain.send(market, "acceptJob", job, sender=coordinator)
     gas["assignWorkers_3"] = chain.send(market, "assignWorkers", job, workers, sender=coordinator)
     gas["completeJob_3"] = chain.send(market, "completeJob", job, keccak(text="result"), keccak(text="model"),
-                                      keccak(text="report"), workers, [40, 35, 25], sender=coordinator)
+                                      keccak(text="report"), workers, [40, 35, 25], NO_ROOT, NO_ROOT, 0,
+                                      sender=coordinator)
     assert chain.call(market, "job", job)[7] == 3 and chain.call(token, "totalDistributed") == 2 * E
     gas["withdraw"] = chain.send(market, "withdraw", sender=workers[0])
     assert chain.call(market, "balanceOf", workers[0]) == 0
+    gas.update(value_scenario(chain, market, database, coordinator))
+    return gas
+
+
+NO_ROOT = b"\x00" * 32
+
+
+def value_scenario(chain: Chain, market: Any, database: str, coordinator: str) -> dict[str, int]:
+    """Jobs like compute_scenario's, each with a fresh buyer and three fresh workers (so their
+    pull balances are fresh slots): one completed without a root (completeJob_no_root, the
+    control measured in the same state), then two with a value root over 10 and 1,000
+    contributors (completeJob_with_root is the 10 one); then one claim in each of those."""
+    gas: dict[str, int] = {}
+    for n in (0, 10, 1000):
+        buyer = sender(f"buyer-{n}")
+        workers = [sender(f"worker-{n}-{i}") for i in range(3)]
+        contributors = [sender(f"contributor-{n}-{i}") for i in range(n)]
+        chain.fund(buyer, *workers, *contributors)
+        for w in workers:
+            chain.send(market, "registerWorker", sender=w, value=E)
+        chain.send(market, "postJob", database, keccak(text=f"job spec {n}"), E, 2**40, sender=buyer, value=4 * E)
+        job = chain.call(market, "jobCount")
+        chain.send(market, "acceptJob", job, sender=coordinator)
+        chain.send(market, "assignWorkers", job, workers, sender=coordinator)
+        args = (job, keccak(text="result"), keccak(text="model"), keccak(text="report"), workers, [40, 35, 25])
+        if n == 0:
+            gas["completeJob_no_root"] = chain.send(market, "completeJob", *args, NO_ROOT, NO_ROOT, 0,
+                                                    sender=coordinator)
+            continue
+        # value payouts of a few hundred microether each, uneven like real values, < 0.5 ether in all
+        amounts = [E // 4000 + 7919 * i for i in range(n)]
+        tree = ValueTree.of(list(zip(contributors, amounts, strict=True)))
+        used = chain.send(market, "completeJob", *args, tree.root, keccak(text=f"values {n}"), sum(amounts),
+                          sender=coordinator)
+        if n == 10:
+            gas["completeJob_with_root"] = used
+        longest = max(range(n), key=lambda i: len(tree.proof(i)))
+        account, amount = tree.leaves[longest]
+        gas[f"claimValue_{n}"] = chain.send(market, "claimValue", job, amount, tree.proof(longest), sender=account)
+        assert chain.call(market, "valueClaimed", job, account)
+        gas[f"proof_{n}"] = len(tree.proof(longest))
     return gas
 
 
@@ -230,6 +281,7 @@ def verdicts(gas: dict[str, int]) -> dict[str, bool]:
     same = high - low <= DISTRIBUTE_SPREAD * low
     ok["distribute_10"] &= same
     ok["distribute_1000"] &= same
+    ok["completeJob_with_root"] = gas["completeJob_with_root"] - gas["completeJob_no_root"] <= ROOT_EXTRA
     return ok
 
 
@@ -244,6 +296,10 @@ def print_table(gas: dict[str, int]) -> None:
         target = f"<= {TARGETS[op]:,}" if op in TARGETS else "-"
         if op.startswith("distribute"):
             target += " and 10 vs 1000 within 1%"
+        if op == "completeJob_with_root":
+            target = f"<= completeJob_no_root + {ROOT_EXTRA:,} (+{gas[op] - gas['completeJob_no_root']:,})"
+        if op.startswith("claimValue"):
+            target += f" (proof of {gas['proof_' + op.split('_')[1]]})"
         verdict = ("[green]yes[/]" if ok[op] else "[red]NO[/]") if op in ok else "-"
         table.add_row(op, f"{gas[op]:,}", target, verdict)
     Console().print(table)

@@ -42,14 +42,31 @@ def test_demo_summary_matches_the_chain(rpc: str, tmp_path: Path) -> None:
     assert db.entry_count() == req["entries"] == 4
     token = CuratorToken(chain, req["token"])
     payments = s["payments"]
-    assert token.total_distributed() == payments["data_fee_wei"]  # type: ignore[index]
+    claimed = payments["value_claimed_wei"]  # type: ignore[index]
+    # the data fee: half by measured value (claimed by each contributor), the rest (dust too) as dividends
+    assert payments["value_pool_wei"] == payments["data_fee_wei"] // 2  # type: ignore[index,operator]
+    assert payments["value_pool_wei"] - 4 <= sum(claimed.values()) <= payments["value_pool_wei"]  # type: ignore[index,operator,union-attr]
+    assert token.total_distributed() == payments["data_fee_wei"] - sum(claimed.values())  # type: ignore[index,operator,union-attr]
     holders = token.holders()
     assert sum(token.withdrawn(h) for h in holders) == payments["dividends_withdrawn_wei"]  # type: ignore[index]
-    assert payments["data_fee_wei"] - len(holders) <= payments["dividends_withdrawn_wei"]  # type: ignore[index,operator]
+    assert token.total_distributed() - len(holders) <= payments["dividends_withdrawn_wei"]  # type: ignore[index,operator]
     assert all(token.withdrawable(h) == 0 for h in holders)
     job = s["job"]
     assert job["status"] == "completed" and job["test_accuracy"] > 0.8  # type: ignore[index,operator]
     compute = Market.open(rpc).compute
+    value = s["value"]
+    assert value["verified"] and value["embedding"]["kind"] == "penultimate layer"  # type: ignore[index]
+    people = value["contributors"]  # type: ignore[index]
+    contributors = {e.contributor: e.shares for e in db.entries()}
+    assert set(people) == set(contributors) == set(claimed)  # type: ignore[arg-type]
+    assert all(compute.value_claimed(job["id"], a) for a in claimed)  # type: ignore[index,union-attr]
+    record = compute.value_record(job["id"])  # type: ignore[index]
+    assert record is not None and record["pool"] == sum(claimed.values())  # type: ignore[union-attr]  # dust: dividends
+    assert compute.job_value(job["id"]).unclaimed == 0  # type: ignore[index]  # every payout was claimed
+    # bob's noisy digits: the most shares of the contributors, clearly the least value per share
+    per_share = {a: people[a]["value"] / contributors[a] for a in people}  # type: ignore[index]
+    bob = max(contributors, key=lambda a: contributors[a])
+    assert per_share[bob] < 0.6 * min(v for a, v in per_share.items() if a != bob)
     assert compute.address == s["chain"]["compute_market"]  # type: ignore[index]
     settled = compute.job(job["id"])  # type: ignore[index]
     assert settled.state.name == "COMPLETED" and settled.workers == job["workers"]  # type: ignore[index]
@@ -76,6 +93,7 @@ def test_demo_summary_matches_the_chain(rpc: str, tmp_path: Path) -> None:
     page = (tmp_path / "report" / "index.html").read_text()
     assert s["report"] == str(tmp_path / "report" / "index.html")
     for section in ("Votes per proposal", "Value and shares per contributor", "Samples seen per worker",
-                    "Parameters held per worker", "accuracy", "Where the money went"):
+                    "Parameters held per worker", "accuracy", "Where the money went",
+                    "dividends by shares beside payouts by value"):
         assert section.lower() in page.lower()
-    assert page.count("<svg") >= 6 and "slashed" in page
+    assert page.count("<svg") >= 7 and "slashed" in page

@@ -75,6 +75,16 @@ def sample_details() -> dict[str, Any]:
                          {"name": "alice", "shares_wei": 50 * ETH, "dividends_wei": ETH * 50 // 290},
                          {"name": "bob", "shares_wei": 40 * ETH, "dividends_wei": ETH * 40 // 290}],
         "timings": {"data_market_s": 21.5, "compute_s": 48.2, "total_s": 69.7},
+        "job_value": {"job": 0, "pool_wei": ETH // 2, "value_share_bps": 5000, "data_fee_wei": ETH, "k": 5,
+                      "embedding": {"kind": "penultimate layer", "dims": 512}, "verified": True,
+                      "rows": [{"name": "curator-1", "address": _address(50), "shares_wei": 100 * ETH,
+                                "dividends_wei": ETH * 50 // 290, "value": None, "value_wei": 0, "claimed_wei": 0},
+                               {"name": "alice", "address": _address(100), "shares_wei": 50 * ETH,
+                                "dividends_wei": ETH * 25 // 290, "value": 0.41, "value_wei": ETH * 41 // 148,
+                                "claimed_wei": ETH * 41 // 148},
+                               {"name": "bob", "address": _address(101), "shares_wei": 40 * ETH,
+                                "dividends_wei": ETH * 20 // 290, "value": 0.33, "value_wei": ETH * 33 // 148,
+                                "claimed_wei": ETH * 33 // 148}]},
     }
 
 
@@ -112,7 +122,7 @@ def test_every_section_draws_its_picture(tmp_path: Path) -> None:
     path = write_report(details, tmp_path / "report")
     assert path == tmp_path / "report" / "index.html"
     page = _parse(path)
-    for section in ("votes", "contributors", "samples", "parameters", "curve", "money"):
+    for section in ("votes", "contributors", "samples", "parameters", "curve", "money", "job-value"):
         assert any(t == "svg" for t, _ in page.tags[section]), section
     assert "<script" not in path.read_text().replace("&lt;script&gt;", "")
 
@@ -151,10 +161,21 @@ def test_every_section_draws_its_picture(tmp_path: Path) -> None:
     assert "131277322940537" in page.text[""] and "NaN" in page.text[""]
 
 
+def test_the_job_value_section_sets_dividends_beside_value_payouts(tmp_path: Path) -> None:
+    page = _parse(write_report(sample_details(), tmp_path / "report"))
+    rows = _with_class(page.tags["job-value"], "g", "row")
+    assert [(r["data-holder"], r["data-kind"]) for r in rows] == [
+        (name, kind) for name in ("curator-1", "alice", "bob") for kind in ("shares", "value")]
+    text = page.text["job-value"]
+    assert "0.277027 ETH · value +0.410" in text and "0.172414 ETH" in text  # alice by value, curator-1 by shares
+    assert "50 %" in text and "penultimate layer" in text and "holds" in text
+    assert "alice by value" in page.text["money"]  # the data fee's flow includes what was claimed by value
+
+
 def test_empty_and_odd_inputs_do_not_break_it(tmp_path: Path) -> None:
     page = _parse(write_report({}, tmp_path / "empty"))
     assert "Nothing to show: this run recorded no details." in page.text[""]
-    assert all("Nothing to show" in page.text[s] for s in ("votes", "samples", "curve", "money"))
+    assert all("Nothing to show" in page.text[s] for s in ("votes", "samples", "curve", "money", "job-value"))
 
     odd = sample_details()
     odd["job"]["workers"] = odd["job"]["workers"][:1]

@@ -273,7 +273,11 @@ def test_a_job_is_trained_sealed_and_settled(world: World) -> None:
     assert outcome.status == "completed"
     job = market.compute.job(job_id)
     assert job.state == JobState.COMPLETED and job.coordinator == market.chain.accounts()[COORDINATOR]
-    assert market.token(world.database).total_distributed() - before == UNIT  # the data fee became dividends
+    # the data fee: half (the request's default value share) paid by measured value, the rest dividends
+    record = market.compute.value_record(job_id)
+    assert record is not None and 0 < record["pool"] <= UNIT // 2 and record["pool"] + record["dividends"] == UNIT
+    assert market.token(world.database).total_distributed() - before == record["dividends"]
+    assert market.compute.job_value(job_id).unclaimed == record["pool"]
     with world.client(BUYER) as store:
         result = fetch_result(market.as_account(BUYER), store, job_id)
     # the buyer's model is, bit for bit, what a plain PyTorch loop over the same data makes
@@ -286,6 +290,7 @@ def test_a_job_is_trained_sealed_and_settled(world: World) -> None:
     assert market.compute.payouts(job_id) == {job.workers[0]: UNIT // 5}
     assert sum(e["samples_used"] for e in report["data"]["entries"]) == report["data"]["train_samples"]
     assert report["final"]["eval_accuracy"] == report["curve"][-1]["eval_accuracy"] > 0.5
+    assert report["value_report"] == record["report_cid"]  # the job's report names its value report
     with world.client(4) as stranger, pytest.raises(AccessDenied):  # a contributor is not the buyer
         stranger.get_bytes(job.result_cid or "")
     with world.client(4) as stranger, pytest.raises(ComputeError, match="only its buyer"):

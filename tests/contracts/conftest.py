@@ -29,6 +29,7 @@ QUORUM_BPS = 2000
 APPROVAL_BPS = 5001
 VOTING_PERIOD = 5
 MAX_SHARES = 1000 * E
+VALUE_SHARE_BPS = 5000
 SPEC_CID = b"\x01" * 32
 ALICE_SHARES = 100 * E
 BOB_SHARES = 50 * E
@@ -67,9 +68,9 @@ def only_event(logs: list[Any], name: str) -> Any:
     return found[0]
 
 
-def pack_rules(quorum: int, approval: int, period: int, max_shares: int) -> bytes:
+def pack_rules(quorum: int, approval: int, period: int, max_shares: int, value_share: int = VALUE_SHARE_BPS) -> bytes:
     """The body of a rules proposal, as DataAssociation packs it."""
-    word = quorum | (approval << 16) | (period << 32) | (max_shares << 64)
+    word = quorum | (approval << 16) | (period << 32) | (max_shares << 64) | (value_share << 160)
     return word.to_bytes(32, "big")
 
 
@@ -177,6 +178,7 @@ def create_request(association, token_deployer, database_deployer, alice):
         approval=APPROVAL_BPS,
         period=VOTING_PERIOD,
         max_shares=MAX_SHARES,
+        value_share=VALUE_SHARE_BPS,
         name="digits",
         symbol="DIG",
         spec=SPEC_CID,
@@ -184,7 +186,7 @@ def create_request(association, token_deployer, database_deployer, alice):
     ) -> Request:
         with boa.env.prank(sender or alice):
             db_addr = association.createRequest(
-                name, symbol, spec, curators, shares, quorum, approval, period, max_shares
+                name, symbol, spec, curators, shares, quorum, approval, period, max_shares, value_share
             )
         computation = association._computation
         token = token_deployer.at(association.tokenOf(db_addr))

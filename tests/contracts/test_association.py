@@ -20,6 +20,7 @@ from .conftest import (
     STATE_EXECUTED,
     STATE_SUCCEEDED,
     SUPPLY_CAP,
+    VALUE_SHARE_BPS,
     VOTING_PERIOD,
     ZERO,
     E,
@@ -46,9 +47,9 @@ def propose(association, req, who, c=None, samples=10, shares=5 * E):
         return association.propose(req.address, cid(1) if c is None else c, samples, shares)
 
 
-def propose_rules(association, req, who, quorum, approval, period, max_shares):
+def propose_rules(association, req, who, quorum, approval, period, max_shares, value_share=VALUE_SHARE_BPS):
     with boa.env.prank(who):
-        return association.proposeRules(req.address, quorum, approval, period, max_shares)
+        return association.proposeRules(req.address, quorum, approval, period, max_shares, value_share)
 
 
 def vote(association, pid, who, support=1, reason=None):
@@ -101,7 +102,7 @@ def test_create_request(request_, association, alice, bob):
     assert association.requestCount() == 1
     assert association.requestAt(0) == req.address
     assert association.tokenOf(req.address) == req.token.address
-    assert association.rules(req.address) == (QUORUM_BPS, APPROVAL_BPS, VOTING_PERIOD, MAX_SHARES)
+    assert association.rules(req.address) == (QUORUM_BPS, APPROVAL_BPS, VOTING_PERIOD, MAX_SHARES, VALUE_SHARE_BPS)
     assert req.token.ASSOCIATION() == association.address
     assert req.db.ASSOCIATION() == association.address
     assert req.db.token() == req.token.address
@@ -125,12 +126,13 @@ def test_create_request_events(request_, association, alice, bob):
         SPEC_CID,
     )
     ch = only_event(logs, "RulesChanged")
-    assert (ch.database, ch.quorumBps, ch.approvalBps, ch.votingPeriod, ch.maxShares) == (
+    assert (ch.database, ch.quorumBps, ch.approvalBps, ch.votingPeriod, ch.maxShares, ch.valueShareBps) == (
         request_.address,
         QUORUM_BPS,
         APPROVAL_BPS,
         VOTING_PERIOD,
         MAX_SHARES,
+        VALUE_SHARE_BPS,
     )
     mints = [(e.sender, e.receiver, e.value) for e in events(logs, "Transfer")]
     assert mints == [(ZERO, alice, ALICE_SHARES), (ZERO, bob, BOB_SHARES)]
@@ -187,37 +189,47 @@ def test_create_request_empty_spec(create_request, association, alice):
 
 
 @pytest.mark.parametrize(
-    "quorum, approval, period, max_shares, message",
+    "quorum, approval, period, max_shares, value_share, message",
     [
-        (10_001, 5000, 5, E, "association: quorum above 100%"),
-        (2**256 - 1, 5000, 5, E, "association: quorum above 100%"),
-        (2000, 0, 5, E, "association: approval must be 1..10000 bps"),
-        (2000, 10_001, 5, E, "association: approval must be 1..10000 bps"),
-        (2000, 5000, 0, E, "association: voting period out of range"),
-        (2000, 5000, 2**32, E, "association: voting period out of range"),
-        (2000, 5000, 5, 0, "association: max shares out of range"),
-        (2000, 5000, 5, SUPPLY_CAP + 1, "association: max shares out of range"),
+        (10_001, 5000, 5, E, 0, "association: quorum above 100%"),
+        (2**256 - 1, 5000, 5, E, 0, "association: quorum above 100%"),
+        (2000, 0, 5, E, 0, "association: approval must be 1..10000 bps"),
+        (2000, 10_001, 5, E, 0, "association: approval must be 1..10000 bps"),
+        (2000, 5000, 0, E, 0, "association: voting period out of range"),
+        (2000, 5000, 2**32, E, 0, "association: voting period out of range"),
+        (2000, 5000, 5, 0, 0, "association: max shares out of range"),
+        (2000, 5000, 5, SUPPLY_CAP + 1, 0, "association: max shares out of range"),
+        (2000, 5000, 5, E, 10_001, "association: value share above 100%"),
+        (2000, 5000, 5, E, 2**256 - 1, "association: value share above 100%"),
     ],
 )
-def test_create_request_bad_rules(create_request, association, alice, quorum, approval, period, max_shares, message):
+def test_create_request_bad_rules(
+    create_request, association, alice, quorum, approval, period, max_shares, value_share, message
+):
     with boa.reverts(message):
-        create_request([alice], [E], quorum=quorum, approval=approval, period=period, max_shares=max_shares)
+        rules = {"quorum": quorum, "approval": approval, "period": period, "max_shares": max_shares}
+        create_request([alice], [E], **rules, value_share=value_share)
     assert association.requestCount() == 0
 
 
 @pytest.mark.parametrize(
     "rules",
-    [(0, 1, 1, 1), (10_000, 10_000, 2**32 - 1, SUPPLY_CAP), (0, 10_000, 1, SUPPLY_CAP)],
+    [(0, 1, 1, 1, 0), (10_000, 10_000, 2**32 - 1, SUPPLY_CAP, 10_000), (0, 10_000, 1, SUPPLY_CAP, 1)],
 )
 def test_create_request_rule_bounds(create_request, association, alice, rules):
-    req = create_request([alice], [E], quorum=rules[0], approval=rules[1], period=rules[2], max_shares=rules[3])
+    req = create_request(
+        [alice], [E], quorum=rules[0], approval=rules[1], period=rules[2], max_shares=rules[3], value_share=rules[4]
+    )
     assert association.rules(req.address) == rules
+    assert association.valueShareBps(req.address) == rules[4]
 
 
 def test_rules_of_unknown_database(association, alice, token):
     for addr in (alice, token.address, ZERO):
         with boa.reverts(UNKNOWN_DATABASE):
             association.rules(addr)
+        with boa.reverts(UNKNOWN_DATABASE):
+            association.valueShareBps(addr)
 
 
 # ---------------------------------------------------------------- propose
@@ -288,9 +300,9 @@ def test_propose_registered_cid(voting, association, alice, bob):
     association.execute(pid)
     with boa.reverts("association: cid already registered"):
         propose(association, voting, alice, cid(1))
-    # pending (not yet executed) proposals do not block the same cid
+    # a pending proposal of another cid does not block this one
     propose(association, voting, alice, cid(2))
-    propose(association, voting, bob, cid(2))
+    propose(association, voting, bob, cid(3))
 
 
 def test_propose_deadline_out_of_range(create_request, association, alice):
@@ -604,18 +616,36 @@ def test_proposal_made_with_the_request_has_no_voters(request_, association, ali
     assert association.state(pid) == STATE_DEFEATED
 
 
-def test_same_cid_in_two_pending_proposals(voting, association, alice, bob):
+def test_same_cid_refused_while_a_proposal_is_active(voting, association, alice, bob):
     p1 = propose(association, voting, alice, cid(5))
-    p2 = propose(association, voting, bob, cid(5))
-    for p in (p1, p2):
-        vote(association, p, alice)
+    with boa.reverts("association: cid has an active proposal"):
+        propose(association, voting, bob, cid(5))
+    vote(association, p1, alice)
+    end_voting(association, p1)
+    assert association.state(p1) == STATE_SUCCEEDED
+    # passed and not yet executed: still refused, with its own reason
+    with boa.reverts("association: cid has a passed proposal awaiting execution"):
+        propose(association, voting, bob, cid(5))
+    association.execute(p1)
+    with boa.reverts("association: cid already registered"):
+        propose(association, voting, bob, cid(5))
+    assert voting.db.entry(0)[1] == alice
+    assert association.proposalCount() == 1
+
+
+def test_same_cid_may_be_proposed_again_after_defeat(voting, association, alice, bob):
+    p1 = propose(association, voting, alice, cid(6))
+    vote(association, p1, alice, 0)
+    end_voting(association, p1)
+    assert association.state(p1) == STATE_DEFEATED
+    p2 = propose(association, voting, bob, cid(6))
+    assert only_event(association.get_logs(), "ProposalCreated").proposalId == p2
+    vote(association, p2, alice)
     end_voting(association, p2)
     association.execute(p2)
-    assert voting.db.entry(0)[1] == bob
-    with boa.reverts("database: duplicate cid"):
-        association.execute(p1)
-    assert association.state(p1) == STATE_SUCCEEDED  # passed, but can never execute
-    assert voting.token.balanceOf(alice) == ALICE_SHARES
+    assert voting.db.entry(0)[:2] == (cid(6), bob)
+    # the same cid in another request is independent
+    assert association.state(p1) == STATE_DEFEATED
 
 
 def test_execute_beyond_supply_cap_reverts(create_request, association, alice, carol):
@@ -647,7 +677,7 @@ def test_propose_rules_requires_voting_power(request_, association, alice, carol
 
 def test_propose_rules_unknown_database(association, alice, token):
     with boa.env.prank(alice), boa.reverts(UNKNOWN_DATABASE):
-        association.proposeRules(token.address, 1, 1, 1, 1)
+        association.proposeRules(token.address, 1, 1, 1, 1, 1)
 
 
 @pytest.mark.parametrize(
@@ -660,6 +690,7 @@ def test_propose_rules_unknown_database(association, alice, token):
         ((2000, 5000, 2**32, E), "association: voting period out of range"),
         ((2000, 5000, 5, 0), "association: max shares out of range"),
         ((2000, 5000, 5, SUPPLY_CAP + 1), "association: max shares out of range"),
+        ((2000, 5000, 5, E, 10_001), "association: value share above 100%"),
     ],
 )
 def test_propose_rules_bad_rules(voting, association, alice, rules, message):
@@ -668,7 +699,7 @@ def test_propose_rules_bad_rules(voting, association, alice, rules, message):
 
 
 def test_rules_proposal_lifecycle(voting, association, alice, bob):
-    new_rules = (5000, 6000, 9, 3 * E)
+    new_rules = (5000, 6000, 9, 3 * E, 2500)
     b = block_number()
     pid = propose_rules(association, voting, bob, *new_rules)
     ev = only_event(association.get_logs(), "ProposalCreated")
@@ -689,7 +720,7 @@ def test_rules_proposal_lifecycle(voting, association, alice, bob):
     association.execute(pid)
     logs = association.get_logs()
     ch = only_event(logs, "RulesChanged")
-    assert (ch.database, ch.quorumBps, ch.approvalBps, ch.votingPeriod, ch.maxShares) == (
+    assert (ch.database, ch.quorumBps, ch.approvalBps, ch.votingPeriod, ch.maxShares, ch.valueShareBps) == (
         voting.address,
         *new_rules,
     )
@@ -697,6 +728,7 @@ def test_rules_proposal_lifecycle(voting, association, alice, bob):
     assert events(logs, "EntryAppended") == []
     assert events(logs, "Transfer") == []
     assert association.rules(voting.address) == new_rules
+    assert association.valueShareBps(voting.address) == 2500
     assert association.state(pid) == STATE_EXECUTED
     # a rules proposal neither mints nor registers anything
     assert voting.token.totalSupply() == BOOTSTRAP
@@ -747,7 +779,7 @@ def test_defeated_rules_proposal_changes_nothing(voting, association, alice, bob
     end_voting(association, pid)
     with boa.reverts(DEFEATED):
         association.execute(pid)
-    assert association.rules(voting.address) == (QUORUM_BPS, APPROVAL_BPS, VOTING_PERIOD, MAX_SHARES)
+    assert association.rules(voting.address) == (QUORUM_BPS, APPROVAL_BPS, VOTING_PERIOD, MAX_SHARES, VALUE_SHARE_BPS)
 
 
 # ---------------------------------------------------------------- several requests
@@ -769,8 +801,8 @@ def test_two_requests_are_independent(voting, create_request, association, alice
     assert association.requestAt(0) == voting.address
     assert association.requestAt(1) == second.address
     assert second.token.address != voting.token.address
-    assert association.rules(second.address) == (0, 10_000, 3, 7 * E)
-    assert association.rules(voting.address) == (QUORUM_BPS, APPROVAL_BPS, VOTING_PERIOD, MAX_SHARES)
+    assert association.rules(second.address) == (0, 10_000, 3, 7 * E, VALUE_SHARE_BPS)
+    assert association.rules(voting.address) == (QUORUM_BPS, APPROVAL_BPS, VOTING_PERIOD, MAX_SHARES, VALUE_SHARE_BPS)
     assert second.token.balanceOf(alice) == 0
     assert voting.token.balanceOf(carol) == 0
     delegate_self(second.token, carol, dave)
@@ -799,5 +831,5 @@ def test_two_requests_are_independent(voting, create_request, association, alice
     vote(association, rp, dave)
     end_voting(association, rp)
     association.execute(rp)
-    assert association.rules(second.address) == (100, 100, 100, 100)
-    assert association.rules(voting.address) == (QUORUM_BPS, APPROVAL_BPS, VOTING_PERIOD, MAX_SHARES)
+    assert association.rules(second.address) == (100, 100, 100, 100, VALUE_SHARE_BPS)
+    assert association.rules(voting.address) == (QUORUM_BPS, APPROVAL_BPS, VOTING_PERIOD, MAX_SHARES, VALUE_SHARE_BPS)

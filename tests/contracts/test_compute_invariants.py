@@ -12,7 +12,13 @@ path (each revert and each success) is checked against the model, and after ever
 * nothing is paid for work that was not assigned or was slashed: every WorkerPaid is for an
   assigned, unslashed worker, and every pull balance equals what the model credited (so no
   other account was paid); a worker's openJobs equals the number of unsettled jobs it is
-  assigned to.
+  assigned to;
+* value payouts: completion sometimes records a value root (a StandardMerkleTree of
+  (contributor, amount) leaves) and keeps its pool, the rest of the data fee is dividends; the
+  balance identity counts every job's unclaimed pool; only the job's coordinator sets a root,
+  once, at completion, and a refunded job has none; claims (`claim`) are honest or misuse
+  (wrong amount, wrong proof, another account's leaf, a second claim, a job without a root)
+  and the model predicts each revert; Σ claimed never exceeds a job's pool.
 
 Steering: random calls on a market seldom get a job through its whole life, so `drive` takes
 an open job one to three steps along it as an honest coordinator would (accept, assign, slash,
@@ -36,6 +42,8 @@ from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
+from databright.chain.merkle import ValueTree
+
 from .conftest import (
     JOB_ACCEPTED,
     JOB_COMPLETED,
@@ -53,7 +61,10 @@ N_WORKERS = 4
 N_COORDS = 2
 N_BUYERS = 2
 MAX_JOBS = 6
-SPEC, RESULT, MODEL, REPORT, EVIDENCE = (cid(200 + i) for i in range(5))
+N_CONTRIBUTORS = 3
+VALUE_BPS = 5000  # the dataset fixture's default value share
+SPEC, RESULT, MODEL, REPORT, EVIDENCE, VALUE_CID = (cid(200 + i) for i in range(6))
+ZERO32 = b"\x00" * 32
 
 # sized so that the whole contracts suite stays well under a minute on two cores; database=None
 # keeps hypothesis from writing an example database into the working tree
@@ -84,6 +95,17 @@ class Job:
     assigned: list = field(default_factory=list)
     slashed: set = field(default_factory=set)
     units: dict = field(default_factory=dict)
+    tree: ValueTree | None = None  # the value tree recorded at completion
+    pool: int = 0  # value payouts recorded at completion
+    claimed: dict = field(default_factory=dict)  # account -> amount claimed
+
+    @property
+    def value_share(self) -> int:
+        return self.data_fee * VALUE_BPS // 10_000
+
+    @property
+    def unclaimed(self) -> int:
+        return self.pool - sum(self.claimed.values())
 
     @property
     def open(self) -> bool:
@@ -108,6 +130,7 @@ class ComputeMachine(RuleBasedStateMachine):
     workers: ClassVar[list] = []
     coords: ClassVar[list] = []
     buyers: ClassVar[list] = []
+    contributors: ClassVar[list] = []
 
     def __init__(self):
         super().__init__()
@@ -117,6 +140,7 @@ class ComputeMachine(RuleBasedStateMachine):
         for b in self.buyers:
             boa.env.set_balance(b, 10**6 * E)
         self.everyone = [*self.workers, *self.coords, *self.buyers, self.stranger]
+        self.claimants = [*self.contributors, self.stranger]
         self.stake = dict.fromkeys(self.workers, 0)
         self.owed = dict.fromkeys(self.everyone, 0)
         self.approved = dict.fromkeys(self.coords, False)
@@ -338,7 +362,37 @@ class ComputeMachine(RuleBasedStateMachine):
             self.stake[w] = 0
             assert self.cm.worker(w) == (0, self.open_jobs(w), False)
 
-    def do_complete(self, j, job_id, caller, ws, units):
+    def draw_value(self, data, j, honest):
+        """(tree, root, value cid, total) for completing `j`: usually payouts to some of the
+        contributors within the job's value share (sometimes none: no root); unless `honest`,
+        sometimes a malformed combination the contract must refuse."""
+        share = j.value_share if j is not None else 0
+        kind = data.draw(st.integers(0, 9), label="value kind")
+        if honest or kind < 7:
+            if share == 0 or kind == 6:
+                return None, ZERO32, (VALUE_CID if kind == 6 else ZERO32), 0
+            who = data.draw(st.lists(st.sampled_from(self.contributors), min_size=1, unique=True), label="payees")
+            amounts = [data.draw(st.integers(1, max(1, share // len(who))), label="payout") for _ in who]
+            if sum(amounts) > share:
+                return None, ZERO32, ZERO32, 0
+            tree = ValueTree.of(list(zip(who, amounts, strict=True)))
+            return tree, tree.root, VALUE_CID, sum(amounts)
+        tree = ValueTree.of([(self.contributors[0], share + 1)])
+        return None, *[(ZERO32, VALUE_CID, 1), (tree.root, ZERO32, 1), (tree.root, VALUE_CID, share + 1)][kind - 7]
+
+    def value_check(self, j, root, value_cid, total):
+        """The revert of ComputeMarket._settleValue, or None."""
+        if root == ZERO32:
+            return "compute: value payouts without a root" if total else None
+        if value_cid == ZERO32:
+            return "compute: empty value report cid"
+        if total == 0:
+            return "compute: empty value pool"
+        if total > j.value_share:
+            return "compute: value payouts above the job's value share"
+        return None
+
+    def do_complete(self, j, job_id, caller, ws, units, value=(None, ZERO32, ZERO32, 0)):
         message = self.coordinator_check(j, caller)
         if message is None and _now() > j.deadline:
             message = "compute: deadline passed"
@@ -358,7 +412,11 @@ class ComputeMachine(RuleBasedStateMachine):
                 seen.add(w)
         if message is None and sum(units) == 0:
             message = "compute: no verified units"
-        self.call(caller, message, self.cm.completeJob, job_id, RESULT, MODEL, REPORT, ws, units)
+        tree, root, value_cid, value_total = value
+        if message is None:
+            message = self.value_check(j, root, value_cid, value_total)
+        self.call(caller, message, self.cm.completeJob, job_id, RESULT, MODEL, REPORT, ws, units,
+                  root, value_cid, value_total)
         if message is not None:
             return
         logs = self.cm.get_logs()
@@ -375,9 +433,14 @@ class ComputeMachine(RuleBasedStateMachine):
             j.units[w] = u
             paid += amount
         self.credit(j.buyer, j.compute_fee - paid)
-        self.distributed += j.data_fee
+        j.tree, j.pool = tree, value_total
+        dividends = j.data_fee - value_total
+        self.distributed += dividends
         assert self.token.totalDistributed() == self.distributed
-        assert len(events(logs, "DividendsDistributed")) == (1 if j.data_fee else 0)
+        assert len(events(logs, "DividendsDistributed")) == (1 if dividends else 0)
+        valued = [(e.jobId, e.valueRoot, e.valueCid, e.valuePool, e.dividends) for e in events(logs, "JobValued")]
+        assert valued == ([(job_id, root, value_cid, value_total, dividends)] if value_cid != ZERO32 else [])
+        assert self.cm.jobValue(job_id) == (VALUE_BPS, root[:20], value_total)
         assert [e.jobId for e in events(logs, "JobCompleted")] == [job_id]
         j.state = JOB_COMPLETED
         self.settled(logs)
@@ -466,7 +529,7 @@ class ComputeMachine(RuleBasedStateMachine):
                 ws = data.draw(st.permutations(good), label="order")
                 ws = ws[: data.draw(st.integers(1, len(ws)), label="how many")]
                 units = [data.draw(HONEST_UNITS, label="units") for _ in ws]
-                self.do_complete(j, j.id, j.coord, ws, units)
+                self.do_complete(j, j.id, j.coord, ws, units, self.draw_value(data, j, honest=True))
 
     @rule(data=st.data())
     def misuse(self, data):
@@ -484,7 +547,7 @@ class ComputeMachine(RuleBasedStateMachine):
             else:  # the job's own workers (slashed ones too) are likelier, duplicates happen
                 pool = [*self.workers, *j.assigned, *j.assigned] if j is not None else self.workers
                 ws = data.draw(st.lists(st.sampled_from(pool), max_size=4), label="workers")
-            self.do_complete(j, job_id, caller, ws, self.draw_units(data, ws))
+            self.do_complete(j, job_id, caller, ws, self.draw_units(data, ws), self.draw_value(data, j, honest=False))
         elif action == 1:
             j, job_id = self.pick_job(data, lambda j: self.workable(j, deadline=False) and j.slashed != set(j.assigned))
             caller = self.pick_caller(data, j)
@@ -510,6 +573,48 @@ class ComputeMachine(RuleBasedStateMachine):
         else:
             j, job_id = self.pick_job(data, lambda j: j.state == JOB_POSTED and _now() <= j.deadline)
             self.do_accept(j, job_id, self.pick_coordinator(data))
+
+    @precondition(lambda self: any(j.tree is not None for j in self.jobs))
+    @rule(data=st.data(), how=st.integers(0, 9))
+    def claim(self, data, how):
+        """A value claim: usually honest (a payee of a valued job, its own leaf and proof),
+        sometimes a wrong amount (7), a wrong proof (8), or another account's leaf or a job
+        without a root (9). A second honest claim is drawn as often as the first."""
+        j = data.draw(st.sampled_from([j for j in self.jobs if j.tree is not None]), label="valued job")
+        if how == 9 and rarely(data, "job without root"):
+            j = data.draw(st.sampled_from(self.jobs), label="any job")
+        tree = j.tree or ValueTree.of([(self.stranger, 1)])
+        i = data.draw(st.integers(0, len(tree.leaves) - 1), label="leaf")
+        owner, amount = tree.leaves[i]
+        proof = tree.proof(i)
+        who = owner
+        if how == 7:
+            amount += data.draw(st.sampled_from([1, -1, j.data_fee + 1]), label="amount error")
+        elif how == 8:
+            proof = [*proof, ZERO32] if not proof or rarely(data, "longer") else [proof[0][::-1], *proof[1:]]
+        elif how == 9:
+            who = data.draw(st.sampled_from([c for c in self.claimants if c != owner]), label="thief")
+        if j.tree is None:
+            message = "compute: job has no value payouts"
+        elif who in j.claimed:
+            message = "compute: value already claimed"
+        elif how in (7, 8, 9):
+            message = "compute: invalid value proof"
+        elif amount > j.unclaimed:
+            message = "compute: claim above the job's unclaimed value"
+        else:
+            message = None
+        before = boa.env.get_balance(who)
+        self.call(who, message, self.cm.claimValue, j.id, max(amount, 0), proof)
+        if message is None:
+            ev = events(self.cm.get_logs(), "ValueClaimed")
+            assert [(e.account, e.jobId, e.amount) for e in ev] == [(who, j.id, amount)]
+            assert boa.env.get_balance(who) == before + amount
+            j.claimed[who] = amount
+            self.ether_out += amount
+        else:
+            assert boa.env.get_balance(who) == before
+        assert self.cm.valueClaimed(j.id, who) == (who in j.claimed)
 
     @precondition(lambda self: any(self.owed.values()))
     @rule(data=st.data())
@@ -542,7 +647,11 @@ class ComputeMachine(RuleBasedStateMachine):
         cm = self.cm
         escrow, stake, owed = cm.totalEscrow(), cm.totalStake(), cm.totalOwed()
         balance = boa.env.get_balance(cm.address)
-        assert balance == escrow + stake + owed
+        unclaimed = sum(j.unclaimed for j in self.jobs)
+        assert balance == escrow + stake + owed + unclaimed
+        assert unclaimed == sum(cm.jobValue(j.id)[2] for j in self.jobs)
+        for j in self.jobs:  # Σ claimed <= the job's value pool (and within its value share)
+            assert sum(j.claimed.values()) <= j.pool <= j.value_share
         # and, independently, what came in minus what went out (withdrawals, data fees)
         assert balance == self.ether_in - self.ether_out - (self.distributed - self.distributed0)
         assert escrow == sum(j.data_fee + j.compute_fee for j in self.jobs if j.open)
@@ -577,6 +686,12 @@ class ComputeMachine(RuleBasedStateMachine):
                 # no payment for slashed or unassigned workers
                 if w in j.slashed or w not in j.assigned:
                     assert w not in j.units
+            value = cm.jobValue(j.id)
+            assert value == (VALUE_BPS, (j.tree.root[:20] if j.tree else ZERO32[:20]), j.unclaimed)
+            if j.state != JOB_COMPLETED:  # a refunded or open job has no root
+                assert j.tree is None and value[1] == ZERO32[:20]
+            for c in self.claimants:
+                assert cm.valueClaimed(j.id, c) == (c in j.claimed)
             result = cm.jobResult(j.id)
             if j.state == JOB_COMPLETED:
                 assert result == (RESULT, MODEL, REPORT, sum(j.units.values()))
@@ -597,4 +712,5 @@ def test_compute_market_state_machine(compute_market, governance, dataset, make_
     m.workers = [make_account(100) for _ in range(N_WORKERS)]
     m.coords = [make_account() for _ in range(N_COORDS)]
     m.buyers = [make_account() for _ in range(N_BUYERS)]
+    m.contributors = [make_account(1) for _ in range(N_CONTRIBUTORS)]
     run_state_machine_as_test(m, settings=COMPUTE_SETTINGS)

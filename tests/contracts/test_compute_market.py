@@ -35,6 +35,8 @@ RESULT, MODEL, REPORT, EVIDENCE = cid(101), cid(102), cid(103), cid(104)
 DATA_FEE = 3 * E
 COMPUTE_FEE = 10 * E + 1  # not divisible by 6 units: leaves dust
 HOUR = 3600
+ZERO32 = b"\x00" * 32
+NO_VALUE = (ZERO32, ZERO32, 0)
 
 NOT_GOVERNANCE = "compute: caller is not governance"
 NOT_COORDINATOR = "compute: not an approved coordinator"
@@ -56,8 +58,10 @@ def travel(seconds: int) -> None:
 
 
 def solvent(cm) -> None:
-    """The contract holds exactly its escrow, the stakes and the unwithdrawn pull balances."""
-    assert boa.env.get_balance(cm.address) == cm.totalEscrow() + cm.totalStake() + cm.totalOwed()
+    """The contract holds exactly its escrow, the stakes, the unwithdrawn pull balances and the
+    unclaimed value payouts."""
+    unclaimed = sum(cm.jobValue(j)[2] for j in range(1, cm.jobCount() + 1))
+    assert boa.env.get_balance(cm.address) == cm.totalEscrow() + cm.totalStake() + cm.totalOwed() + unclaimed
 
 
 def approve(cm, governance, account, key=KEY, quote=QUOTE) -> None:
@@ -91,9 +95,11 @@ def slash(cm, coord, job_id, worker, evidence=EVIDENCE) -> None:
         cm.slash(job_id, worker, evidence)
 
 
-def complete(cm, coord, job_id, workers, units, result=RESULT, model=MODEL, report=REPORT) -> None:
+def complete(cm, coord, job_id, workers, units, result=RESULT, model=MODEL, report=REPORT, value=NO_VALUE) -> None:
+    """Completes with `value` = (root, value report cid, value total); by default nothing is
+    paid by value (valuation off), so the whole data fee goes to the dividends."""
     with boa.env.prank(coord):
-        cm.completeJob(job_id, result, model, report, workers, units)
+        cm.completeJob(job_id, result, model, report, workers, units, *value)
 
 
 def refund(cm, job_id, caller) -> None:
@@ -123,6 +129,11 @@ class Market:
 
 @pytest.fixture
 def market(compute_market, governance, dataset, make_account) -> Market:
+    return make_market(compute_market, governance, dataset, make_account)
+
+
+def make_market(compute_market, governance, dataset, make_account) -> Market:
+    """Two approved coordinators, a buyer and three registered workers on `compute_market`."""
     coord, other, buyer = make_account(), make_account(), make_account(1000)
     workers = [make_account() for _ in range(3)]
     approve(compute_market, governance, coord)
@@ -805,7 +816,7 @@ def test_complete_job_rejects(market, running, alice, case, message):
         case "late":
             travel(HOUR + 1)
     with boa.env.prank(caller), boa.reverts(message):
-        cm.completeJob(running, *cids, workers, units)
+        cm.completeJob(running, *cids, workers, units, *NO_VALUE)
     assert cm.job(running)[7] == JOB_ACCEPTED
     assert [cm.unitsOf(running, w) for w in ws] == [0, 0, 0]
     solvent(cm)
@@ -815,17 +826,17 @@ def test_complete_job_once(market, running):
     cm = market.cm
     complete(cm, market.coord, running, market.workers, [1, 1, 1])
     with boa.env.prank(market.coord), boa.reverts(NOT_ACCEPTED):
-        cm.completeJob(running, RESULT, MODEL, REPORT, market.workers, [1, 1, 1])
+        cm.completeJob(running, RESULT, MODEL, REPORT, market.workers, [1, 1, 1], *NO_VALUE)
     travel(HOUR + 1)
     with boa.reverts("compute: job already settled"):
         refund(cm, running, market.buyer)
     with boa.env.prank(market.coord), boa.reverts(UNKNOWN_JOB):
-        cm.completeJob(running + 1, RESULT, MODEL, REPORT, market.workers, [1, 1, 1])
+        cm.completeJob(running + 1, RESULT, MODEL, REPORT, market.workers, [1, 1, 1], *NO_VALUE)
 
 
 def test_complete_posted_job_rejected(market, posted):
     with boa.env.prank(market.coord), boa.reverts(NOT_JOB_COORDINATOR):
-        market.cm.completeJob(posted, RESULT, MODEL, REPORT, [], [])
+        market.cm.completeJob(posted, RESULT, MODEL, REPORT, [], [], *NO_VALUE)
 
 
 # ---------------------------------------------------------------- refund
@@ -860,7 +871,7 @@ def test_refund_accepted_job_frees_workers(market, running):
     assert cm.totalStake() == 0
     solvent(cm)
     with boa.env.prank(market.coord), boa.reverts(NOT_ACCEPTED):
-        cm.completeJob(running, RESULT, MODEL, REPORT, ws[1:], [1, 1])
+        cm.completeJob(running, RESULT, MODEL, REPORT, ws[1:], [1, 1], *NO_VALUE)
 
 
 def test_refund_after_revocation(market, running):

@@ -314,10 +314,10 @@ def test_token_state_machine(token_deployer, make_account):
 CID_BODIES = [(i + 0x2000).to_bytes(32, "big") for i in range(6)]
 CIDS = st.integers(0, len(CID_BODIES) - 1)
 NEW_RULES = st.sampled_from(
-    [(2000, 5001, 3, 20 * E), (0, 1, 1, 5 * E), (5000, 10_000, 2, 50 * E), (10_000, 5000, 4, E)]
+    [(2000, 5001, 3, 20 * E, 5000), (0, 1, 1, 5 * E, 0), (5000, 10_000, 2, 50 * E, 10_000), (10_000, 5000, 4, E, 1)]
 )
 BOOT = (100 * E, 50 * E, 20 * E, 0)  # the fourth account starts with nothing
-INITIAL_RULES = (2000, 5001, 4, 20 * E)
+INITIAL_RULES = (2000, 5001, 4, 20 * E, 5000)
 MAX_PROPOSALS = 8
 SUPPORT = st.sampled_from([1, 1, 1, 1, 0, 2])  # 2 is invalid
 
@@ -494,6 +494,16 @@ class AssociationMachine(RuleBasedStateMachine):
                     "association: cid already registered", self.assoc.propose, self.db.address, body, 1, shares
                 )
                 return
+            earlier = [self.expected_state(q) for q in self.proposals if q.kind == 1 and q.body == body]
+            if earlier and earlier[-1] in (1, 3):
+                reason = (
+                    "association: cid has an active proposal"
+                    if earlier[-1] == 1
+                    else "association: cid has a passed proposal awaiting execution"
+                )
+                expect_revert(reason, self.assoc.propose, self.db.address, body, 1, shares)
+                event(f"propose: cid has an open proposal (state {earlier[-1]})")
+                return
             pid = self.assoc.propose(self.db.address, body, 1 + c, shares)
         self._open(pid, 1, who, body, shares)
         self._ballots(data, self.proposals[-1])
@@ -565,10 +575,9 @@ class AssociationMachine(RuleBasedStateMachine):
             expect_revert("association: proposal defeated", self.assoc.execute, p.pid)
         elif s == 4:
             expect_revert("association: already executed", self.assoc.execute, p.pid)
-        elif p.kind == 1 and p.body in self.registered:
-            event("execute: duplicate cid")
-            expect_revert("database: duplicate cid", self.assoc.execute, p.pid)
         else:
+            # at most one proposal per cid is ever open, so a passed one is never a duplicate
+            assert not (p.kind == 1 and p.body in self.registered), "two proposals of one cid passed"
             self.assoc.execute(p.pid)
             event(f"execute: kind {p.kind} executed")
             p.executed = True

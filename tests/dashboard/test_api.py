@@ -84,8 +84,10 @@ def test_overview_matches_the_chain(run: DemoRun, client: TestClient) -> None:
     jobs = [j.state.name.lower() for j in m.compute.jobs()]
     assert api["jobs"]["by_state"]["completed"] == jobs.count("completed") == int(page.clean("jobs-completed")) >= 1
     money, payments = api["money"], s["payments"]
+    # the data fee less what its contributors were paid by value (the job page shows that part)
     assert money["dividends_distributed_wei"] == sum(m.token(r["database"]).total_distributed()
-                                                     for r in api["requests"]) == payments["data_fee_wei"]
+                                                     for r in api["requests"]) == payments["data_fee_wei"] - sum(
+        payments["value_claimed_wei"].values())
     assert money["dividends_withdrawn_wei"] == payments["dividends_withdrawn_wei"]
     assert money["worker_payouts_wei"] == sum(payments["worker_payouts_wei"].values())
     assert money["slashed_wei"] == sum(x.amount for x in m.compute.slashes())
@@ -121,7 +123,8 @@ def test_request_page_shows_every_shareholder_and_dividend(run: DemoRun, client:
     assert sum(power["votes"] for power in api["voting_power"]) <= api["total_supply"]
     d = api["dividends"]
     assert d["distributed_wei"] == token.total_distributed() == page.wei("dividends-distributed")
-    assert d["distributed_wei"] == run.summary["payments"]["data_fee_wei"]  # the demo's one job paid its data fee
+    payments = run.summary["payments"]  # the demo's one job paid its data fee, less what was paid by value
+    assert d["distributed_wei"] == payments["data_fee_wei"] - sum(payments["value_claimed_wei"].values())
     assert d["withdrawn_wei"] == run.summary["payments"]["dividends_withdrawn_wei"] == page.wei("dividends-withdrawn")
     assert d["withdrawn_wei"] + d["withdrawable_wei"] + d["rounding_wei"] == d["distributed_wei"]
     assert 0 <= d["rounding_wei"] <= len(holders)
@@ -209,6 +212,30 @@ def test_job_page_matches_the_chain_and_the_report(run: DemoRun, client: TestCli
     assert len(report["curve"]) == len(page.all("data-k", "curve-point")) >= 2
     [line] = page.all("data-series", "held-out")
     assert len(line.attrs["points"].split()) == sum(1 for p in report["curve"] if p["eval_accuracy"] is not None)
+
+
+def test_job_page_shows_the_value_report_against_the_chain(run: DemoRun, client: TestClient,
+                                                           outsider: TestClient) -> None:
+    c = run.market.compute
+    record = c.value_record(run.job_id)
+    assert record is not None
+    api, page = both(client, f"/jobs/{run.job_id}")
+    v = api["value"]
+    assert (v["pool_wei"], v["dividends_wei"], v["root"]) == (record["pool"], record["dividends"],
+                                                             "0x" + record["root"].hex())
+    assert v["unclaimed_wei"] == c.job_value(run.job_id).unclaimed == 0  # the demo's contributors all claimed
+    assert v["report"]["root_matches"] and v["report"]["model_matches"]
+    assert page.wei("value_pool") == record["pool"] and page.wei("value_dividends") == record["dividends"]
+    assert page.clean("value_share") == "50%" and "k = 5" in page.clean("value_method")
+    paid = {x["address"]: x["amount_wei"] for x in v["report"]["contributors"]}
+    assert sum(paid.values()) == record["pool"] and set(paid) == set(run.summary["value"]["contributors"])
+    for address, amount in paid.items():
+        row = page.one("data-contributor", address)
+        assert row.wei("amount") == amount and "yes" in row.text  # claimed on-chain
+    # someone without a right to the report still sees what the chain says
+    api, page = both(outsider, f"/jobs/{run.job_id}")
+    assert api["value"]["report"] is None and not api["value"]["blob"]["readable"]
+    assert page.wei("value_pool") == record["pool"] and "may not read" in page.clean("value_unreadable")
 
 
 def test_workers_page_matches_the_chain(run: DemoRun, client: TestClient) -> None:

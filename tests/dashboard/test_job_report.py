@@ -101,3 +101,23 @@ def test_a_job_without_a_report_says_so() -> None:
     page = parse(render(view))
     assert "No report yet" in page.text and not page.all("data-k", "redundancy")
     assert page.one("data-worker", A).wei("paid") == UNIT // 10
+
+
+def test_the_value_section_says_when_a_job_was_not_valued_and_lists_payouts_when_it_was() -> None:
+    view = _job(GROWN)
+    view["completed"], view["value"] = True, None
+    assert "Completed without valuation" in parse(render(view)).clean("value_none")
+    view["value"] = {"report_cid": "bafyvalues", "root": "0x" + "ab" * 32, "pool_wei": UNIT // 2,
+                     "dividends_wei": UNIT // 2, "unclaimed_wei": UNIT // 4, "value_share_bps": 5000,
+                     "blob": {"cid": "bafyvalues", "readable": True},
+                     "report": {"k": 5, "embedding": {"kind": "raw features", "dims": 64}, "train_samples": 800,
+                                "eval_samples": 200, "model_matches": True, "root_matches": False,
+                                "entries": [{"index": 0, "cid": "bafyentry", "contributor": A, "samples": 800,
+                                             "value": 0.9, "amount_wei": UNIT // 2}],
+                                "contributors": [{"address": A, "value": 0.9, "amount_wei": UNIT // 4, "claimed": True},
+                                                 {"address": B, "value": -0.1, "amount_wei": 0, "claimed": False}]}}
+    page = parse(render(view))
+    assert page.wei("value_unclaimed") == UNIT // 4 and page.clean("value_share") == "50%"
+    assert "raw features (64 dims)" in page.clean("value_method")
+    assert "≠ report" in page.text  # a report whose root is not the chain's is flagged
+    assert "yes" in page.one("data-contributor", A).text and "—" in page.one("data-contributor", B).text

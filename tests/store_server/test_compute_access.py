@@ -129,3 +129,25 @@ def test_over_http_the_buyer_downloads_its_result(w: World, jobs: Jobs) -> None:
                 client.get_bytes(jobs.blobs["report:contributor"])
         with StoreClient(server.url, signer(w.market.chain, jobs.coordinator)) as client:
             assert client.get_bytes(jobs.blobs["spec:contributor"]) == jobs.data["spec:contributor"]
+
+
+def test_a_value_report_is_for_the_jobs_buyer_its_datasets_contributors_and_voters(w: World, jobs: Jobs) -> None:
+    """A job's value report says what each contributor's data earned: the buyer, the dataset's
+    contributors (proposers), its curators and delegates with voting power and coordinators read
+    it; a stranger to the dataset does not."""
+    chain, a = w.market.chain, w.accounts
+    as_coordinator = jobs.gov.as_account(jobs.coordinator)
+    job = jobs.gov.as_account(a["stranger"]).post_job(w.r1, jobs.blobs["spec:stranger"], UNIT, UNIT, chain.now() + 3600)
+    as_coordinator.accept_job(job)
+    as_coordinator.assign_workers(job, [a["proposer"]])
+    value = _up(w, jobs.coordinator, b'{"value report": "of the job"}')
+    as_coordinator.complete_job(job, jobs.blobs["result:stranger"], hashlib.sha256(b"m").digest(),
+                                jobs.blobs["report:stranger"], {a["proposer"]: 1}, value, {a["contributor"]: UNIT // 4})
+    check = jobs.policy.check_read
+    assert check(a["stranger"], value).reason == f"buyer of job #{job}: its value report"
+    assert check(a["contributor"], value).reason == f"contributor to request {w.r1}: the value report of its job"
+    assert check(a["proposer"], value).allowed  # a contributor of the dataset, paid by value or not
+    assert check(a["curator"], value).reason == f"voting power in request {w.r1}"
+    assert check(jobs.coordinator, value).allowed  # its uploader, and an approved coordinator
+    refused = check(a["other_curator"], value)
+    assert not refused.allowed and f"a value report of request {w.r1} (readable by its contributors)" in refused.reason

@@ -75,6 +75,26 @@ class CoordinatorInfo:
     approved: bool
 
 
+@dataclass(frozen=True)
+class JobValuePayout:
+    """What completeJob records of a job's value payouts: the Merkle root of (contributor,
+    amount) leaves, the value report's digest and the amounts' sum (wei)."""
+
+    root: bytes
+    report: bytes
+    total: int
+
+
+@dataclass(frozen=True)
+class JobValueState:
+    """jobValue(): the value share fixed at posting, the root's first 20 bytes (zero if none)
+    and the wei not yet claimed."""
+
+    value_share_bps: int
+    root_prefix: bytes
+    unclaimed: int
+
+
 def _cid_or_none(digest: bytes) -> str | None:
     return None if bytes(digest) == ZERO_DIGEST else cid_from_digest(bytes(digest))
 
@@ -173,10 +193,35 @@ class ComputeMarket(_Wrapper):
         return int(self._event(self._send("slash", job_id, worker, evidence_digest), "WorkerSlashed")["amount"])
 
     def complete_job(self, job_id: int, result: bytes, model_hash: bytes, report: bytes, workers: list[str],
-                     units: list[int]) -> dict[str, int]:
-        """Settles the job; returns what each listed worker was paid, in wei."""
-        receipt = self._send("completeJob", job_id, result, model_hash, report, workers, units)
+                     units: list[int], value: JobValuePayout | None = None) -> dict[str, int]:
+        """Settles the job; returns what each listed worker was paid, in wei. `value` (root,
+        value report digest, total) keeps that total of the data fee for the contributors'
+        claims; without it the whole data fee is paid as dividends."""
+        v = value or JobValuePayout(ZERO_DIGEST, ZERO_DIGEST, 0)
+        receipt = self._send("completeJob", job_id, result, model_hash, report, workers, units,
+                             v.root, v.report, v.total)
         return {str(e["args"]["worker"]): int(e["args"]["amount"]) for e in self._events(receipt, "WorkerPaid")}
+
+    def claim_value(self, job_id: int, amount: int, proof: list[bytes]) -> int:
+        """Claims the sender's value payout in the job; returns the wei paid."""
+        return int(self._event(self._send("claimValue", job_id, amount, proof), "ValueClaimed")["amount"])
+
+    def job_value(self, job_id: int) -> JobValueState:
+        bps, prefix, unclaimed = self._call("jobValue", job_id)
+        return JobValueState(int(bps), bytes(prefix), int(unclaimed))
+
+    def value_claimed(self, job_id: int, account: str) -> bool:
+        return bool(self._call("valueClaimed", job_id, account))
+
+    def value_record(self, job_id: int, from_block: int = 0) -> dict[str, Any] | None:
+        """The JobValued event of the job: its full root, the value report's cid, pool and
+        dividends; None when the job was completed without valuation (or not yet)."""
+        found = self.logs("JobValued", from_block, jobId=job_id)
+        if not found:
+            return None
+        e = found[-1]
+        return {"root": bytes(e["valueRoot"]), "report_cid": cid_from_digest(bytes(e["valueCid"])),
+                "pool": int(e["valuePool"]), "dividends": int(e["dividends"])}
 
     def refund(self, job_id: int) -> int:
         """Returns both fees, credited to the buyer's pull balance."""

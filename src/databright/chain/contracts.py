@@ -31,15 +31,18 @@ class ProposalKind(IntEnum):
 
 @dataclass(frozen=True)
 class Rules:
-    """A request's voting rules; bps are parts of 10,000, the period is in blocks."""
+    """A request's rules; bps are parts of 10,000, the period is in blocks. value_share_bps is
+    the part of every compute job's data fee paid to contributors by the measured value of their
+    data in that job (the rest is pro-rata dividends); half by default."""
 
     quorum_bps: int
     approval_bps: int
     voting_period: int
     max_shares: int
+    value_share_bps: int = 5000
 
-    def as_args(self) -> tuple[int, int, int, int]:
-        return (self.quorum_bps, self.approval_bps, self.voting_period, self.max_shares)
+    def as_args(self) -> tuple[int, int, int, int, int]:
+        return (self.quorum_bps, self.approval_bps, self.voting_period, self.max_shares, self.value_share_bps)
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ class Proposal:
         if self.kind is not ProposalKind.RULES:
             return None
         r = int.from_bytes(self.body, "big")
-        return Rules(r & 0xFFFF, (r >> 16) & 0xFFFF, (r >> 32) & 0xFFFFFFFF, r >> 64)
+        return Rules(r & 0xFFFF, (r >> 16) & 0xFFFF, (r >> 32) & 0xFFFFFFFF, (r >> 64) & (2**96 - 1), r >> 160)
 
 
 @dataclass(frozen=True)

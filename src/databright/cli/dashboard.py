@@ -1,7 +1,8 @@
 """`databright serve`: the web dashboard over the chain chosen by --rpc and the store chosen by --store.
 
-The dashboard only reads, but reports and data in the store are readable only with a right
-on-chain, so it signs its store reads as one account. `-a/--account` picks it, as for every
+The dashboard only reads (visitors act with their own browser wallets, which sign in the
+browser), but reports and data in the store are readable only with a right on-chain, so it signs
+its own store reads as one account. `-a/--account` picks it, as for every
 command; without it the dashboard reads as the first dev account the compute market approves as
 a coordinator (coordinators may read job reports, the data voted on and the oracle's reports),
 else as account 0. Whatever that account may not read, the pages say so.
@@ -54,6 +55,7 @@ def serve(
 
     from databright.chain.keys import signer
     from databright.dashboard import BlobReader, Dashboard, create_app
+    from databright.dashboard.app import MISSING_BUNDLE, WALLET_BUNDLE
     from databright.store.client import StoreClient
     from databright.store.client.service import store_url
 
@@ -70,11 +72,13 @@ def serve(
     except ConfigError as exc:  # no key for this account (an RPC that is not a dev node): chain only
         blobs = BlobReader(None, f"the dashboard cannot sign store reads: {exc}")
     sock = _listen(host, port)
-    app = create_app(Dashboard(m, blobs, poll_seconds=poll))
+    app = create_app(Dashboard(m, blobs, poll_seconds=poll, store_url=url))
     role = "coordinator" if m.compute.is_coordinator(m.account) else "not a coordinator"
     console.print(f"dashboard on [bold]http://{host}:{sock.getsockname()[1]}[/] (chain {m.chain.chain_id} at "
                   f"{m.chain.rpc}; store {url}, read as {m.account}, {role}); Ctrl-C stops it", highlight=False,
                   soft_wrap=True)
+    if not WALLET_BUNDLE.exists():
+        console.print(f"note: {MISSING_BUNDLE}; until then the pages cannot act with a browser wallet", soft_wrap=True)
     if m.chain.embedded:
         console.print("note: this is the embedded chain, empty and private to this process; "
                       "start `databright node` to watch a market other commands use", soft_wrap=True)

@@ -59,10 +59,12 @@ def request_create(
     approval: Annotated[str, typer.Option(help="Share of votes cast that must say yes, %.")] = "50.01",
     period: Annotated[int, typer.Option(help="Voting period in blocks.")] = 10,
     max_shares: Annotated[str, typer.Option(help="Most shares one proposal may ask for.")] = "1000",
+    value_share: Annotated[str, typer.Option(
+        help="Part of every job's data fee paid by the measured value of each contributor's data, %.")] = "50",
 ) -> None:
     """Open a data request with its spec, validation set, bootstrap curators and voting rules."""
     rules = Rules(_percent_to_bps(quorum, "quorum"), _percent_to_bps(approval, "approval"), period,
-                  parse_amount(max_shares, "max shares"))
+                  parse_amount(max_shares, "max shares"), _percent_to_bps(value_share, "value share"))
     curators = _curators(curator)
     m = market(ctx)
     spec_path = Path(spec)
@@ -105,7 +107,8 @@ def request_show(ctx: typer.Context, request: RequestArg) -> None:
     console.print(f"spec {r.spec_cid}")
     console.print(f"rules: quorum {r.rules.quorum_bps / 100:g}%, approval {r.rules.approval_bps / 100:g}%, "
                   f"voting period {r.rules.voting_period} blocks, max {format_amount(r.rules.max_shares)} "
-                  "shares per proposal")
+                  f"shares per proposal; {r.rules.value_share_bps / 100:g}% of each job's data fee paid by the "
+                  "measured value of the data, the rest as dividends")
     entries = Table("entry", "cid", "contributor", "samples", "shares", "proposal", title="registry")
     for e in m.entries(r.database):
         entries.add_row(str(e.index), cid_from_digest(e.cid_digest), short(e.contributor), str(e.samples),
@@ -157,7 +160,8 @@ def proposals(
             rules = p.new_rules()
             assert rules is not None
             what = (f"rules: quorum {rules.quorum_bps / 100:g}%, approval {rules.approval_bps / 100:g}%, "
-                    f"period {rules.voting_period}, max {format_amount(rules.max_shares)}")
+                    f"period {rules.voting_period}, max {format_amount(rules.max_shares)}, "
+                    f"value share {rules.value_share_bps / 100:g}%")
         table.add_row(str(p.id), names.get(p.database, p.database), p.kind.name.lower(), short(p.proposer),
                       what, format_amount(p.shares), format_amount(p.votes_for), format_amount(p.votes_against),
                       p.state.name.lower(), str(p.deadline))
@@ -223,11 +227,21 @@ def shares(ctx: typer.Context, request: RequestArg) -> None:
 @dividends_app.command("show")
 @errors_to_exit
 def dividends_show(ctx: typer.Context, request: RequestArg) -> None:
-    """Your dividends in a request."""
+    """Your dividends in a request, and your value payouts from its jobs not claimed yet."""
+    from databright.compute.value_audit import unclaimed
+
     m = market(ctx)
-    h = m.holding(m.resolve_request(request))
+    database = m.resolve_request(request)
+    h = m.holding(database)
     console.print(f"{h.account}: {format_amount(h.balance)} shares, withdrawable "
                   f"{format_amount(h.withdrawable, 6)} ETH, withdrawn {format_amount(h.withdrawn, 6)} ETH")
+    if m.deployment.compute_market:
+        with store_client(ctx, m) as store:
+            owed = unclaimed(m, store, database, h.account)
+        total = sum(u.amount for u in owed)
+        jobs = ", ".join(f"job {u.job_id}: {format_amount(u.amount, 6)}" for u in owed)
+        console.print(f"value payouts unclaimed {format_amount(total, 6)} ETH" + (f" ({jobs}); "
+                      "`databright value claim JOB` claims one" if owed else ""))
 
 
 @dividends_app.command("withdraw")

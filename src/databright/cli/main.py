@@ -20,6 +20,7 @@ from databright.cli import (  # noqa: F401 (compute_run adds its commands)
     dashboard,
     data,
     data_market,
+    job_value,
     oracle,
 )
 from databright.cli.common import Options, console, err_console, errors_to_exit
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 data_market.register(app)
 compute.register(app)
+job_value.register(app)
 dashboard.register(app)
 app.add_typer(data.data_app, name="data")
 app.add_typer(data.store_app, name="store")

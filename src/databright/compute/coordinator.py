@@ -24,6 +24,7 @@ from databright.chain.compute_market import Job, JobState
 from databright.compute.checkpoint import CheckpointStore, Progress
 from databright.compute.data import TrainingData, load_registry, prepare
 from databright.compute.errors import ComputeError, JobSpecError
+from databright.compute.job_value import settle_values
 from databright.compute.pool import WorkerHandle, discover_workers, is_alive
 from databright.compute.report import JobContext, build_report, report_bytes
 from databright.compute.runner import DeadlineMissed, JobRunner
@@ -240,12 +241,14 @@ class Coordinator:
         result_cid = self.store.upload_bytes(seal(model, spec.buyer_key))
         ctx = JobContext(job.id, job.database, job.spec_cid, job.buyer, self.address)
         report = build_report(ctx, spec, data, progress, final, model_hash.hex())
+        value = settle_values(self.market, self.store, job, spec, data, final.model, model_hash.hex())
+        report["value_report"] = value.value_cid
         report_cid = self.store.upload_bytes(report_bytes(report))
         assigned = set(self.compute.job(job.id).workers)
         units = {a: s.units for a, s in progress.workers.items() if s.units > 0 and a in assigned}
         if not units:
             raise ComputeError(f"job {job.id} finished without any verified unit")
-        self.compute.complete_job(job.id, result_cid, model_hash, report_cid, units)
+        self.compute.complete_job(job.id, result_cid, model_hash, report_cid, units, value.value_cid, value.payouts)
         checkpoints.mark(progress, "completed")
         self._close(job.id, "completed")
         log.info("job %d completed: eval accuracy %.3f", job.id, report["final"]["eval_accuracy"])

@@ -77,8 +77,17 @@ class ProtectionsSpec(_Frozen):
                 or self.spot_check_rate > 0 or self.tolerance is not None)
 
 
+class ValuationSpec(_Frozen):
+    """How the job measures the value of each contributor's data after training (see
+    databright.compute.job_value): the K of the exact KNN-Shapley values."""
+
+    k: int = Field(default=5, ge=1, le=1000)
+
+
 class JobSpec(_Frozen):
-    """`workers` is the data-parallel width of one group; `unit_steps` is how many optimiser steps
+    """`valuation` measures what each contributor's data was worth to this job, which pays the
+    dataset's value share of the data fee (`null` turns it off: the whole fee is then dividends).
+    `workers` is the data-parallel width of one group; `unit_steps` is how many optimiser steps
     make one unit of work (the grain of checkpoints, of fault recovery and of payment); the held-out
     accuracy is measured at most `eval_points` times, evenly over the epochs and always at the end."""
 
@@ -93,6 +102,7 @@ class JobSpec(_Frozen):
     worker_timeout: float = Field(default=60.0, gt=0)
     buyer_key: str
     protections: ProtectionsSpec = ProtectionsSpec()
+    valuation: ValuationSpec | None = ValuationSpec()
 
     @field_validator("dataset")
     @classmethod

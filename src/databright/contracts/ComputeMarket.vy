@@ -7,21 +7,31 @@
         compute fee for a job on a dataset of the DataAssociation; an approved coordinator
         accepts the job, assigns workers, slashes those whose work failed verification and
         completes the job with the verified units of each worker. The compute fee is then
-        split pro rata by units into pull balances and the data fee goes to the dataset's
-        shareholders through CuratorToken.distribute(). A job not completed by its deadline
-        is refunded to its buyer.
-@dev Every wei the contract holds is in exactly one of three buckets, so that after every
-     call  self.balance == totalEscrow + totalStake + totalOwed:
+        split pro rata by units into pull balances. The data fee is split by the dataset's
+        valueShareBps rule (read when the job is posted): that part is paid by the measured
+        value of each contributor's data in this job (a Merkle root of (contributor, amount)
+        leaves, claimed with claimValue), the rest goes to the dataset's shareholders
+        through CuratorToken.distribute(). A job not completed by its deadline is refunded
+        to its buyer.
+@dev Every wei the contract holds is in exactly one of four buckets, so that after every
+     call  self.balance == totalEscrow + totalStake + totalOwed + the unclaimed value pools:
        totalEscrow  fees of jobs that are posted or accepted,
        totalStake   stakes of registered workers,
-       totalOwed    pull balances (balanceOf), paid out only by withdraw().
+       totalOwed    pull balances (balanceOf), paid out only by withdraw(),
+       value pools  unclaimed value payouts of each completed job (jobValue), paid out by
+                    claimValue(). They have no running total on purpose: keeping one would
+                    cost every claim 5,000 gas (see bench/gas.py); the sum over jobs is the
+                    fourth bucket.
      Storage is packed where a job or an assignment would otherwise take fresh slots
      (22,100 gas each):
-       _jobCore[j]    = coordinator (160) | state (8) | deadline (64)
+       _jobCore[j]    = coordinator (160) | state (8) | deadline (64) | value share bps (16)
        _jobBuyer[j]   = buyer (160) | data fee (96)
        _jobData[j]    = database (160) | compute fee (96)
        _worker[a]     = stake (low 128) | open jobs (high 128); registered == (stake > 0)
        _assignment[j][a] = assigned (bit 0) | slashed (bit 1) | paid (bit 2) | units (<< 3)
+       _jobUnits[j]   = total units of the completed job
+       _value[j]      = value root's first 160 bits (high) | unclaimed value pool (low 96)
+       _valueClaimed[a][j >> 8] = bit (j & 255) set once `a` claimed its value in job j
      Payments fit 96 bits (2**96 wei is about 7.9e10 ether, far above all ether in
      existence), deadlines 64 bits and units 64 bits per worker, so the pro rata products
      below stay under 2**256.
@@ -29,6 +39,7 @@
 
 interface DataAssociation:
     def tokenOf(database: address) -> address: view
+    def valueShareBps(database: address) -> uint256: view
 
 interface CuratorToken:
     def totalSupply() -> uint256: view
@@ -90,6 +101,20 @@ event JobCompleted:
     reportCid: bytes32
     totalUnits: uint256
 
+# ---- value payouts (events)
+
+event JobValued:
+    jobId: indexed(uint256)
+    valueRoot: bytes32
+    valueCid: bytes32
+    valuePool: uint256
+    dividends: uint256
+
+event ValueClaimed:
+    account: indexed(address)
+    jobId: uint256
+    amount: uint256
+
 event JobRefunded:
     jobId: indexed(uint256)
     buyer: indexed(address)
@@ -109,9 +134,11 @@ struct JobResult:
     resultCid: bytes32
     modelHash: bytes32
     reportCid: bytes32
-    totalUnits: uint256
 
 MAX_JOB_WORKERS: public(constant(uint256)) = 128
+# a value tree of up to 2**32 leaves
+MAX_PROOF: public(constant(uint256)) = 32
+BPS: constant(uint256) = 10_000
 
 JOB_NONE: public(constant(uint8)) = 0
 JOB_POSTED: public(constant(uint8)) = 1
@@ -129,6 +156,8 @@ MAX_STAKE: constant(uint256) = 2**128 - 1
 MASK8: constant(uint256) = 2**8 - 1
 MASK128: constant(uint256) = 2**128 - 1
 MASK160: constant(uint256) = 2**160 - 1
+MASK64: constant(uint256) = 2**64 - 1
+MASK96: constant(uint256) = 2**96 - 1
 OPEN_JOB: constant(uint256) = 2**128  # one open job in the high half of _worker[a]
 
 ASSIGNED: constant(uint256) = 1
@@ -154,6 +183,9 @@ _jobSpec: HashMap[uint256, bytes32]
 _jobResult: HashMap[uint256, JobResult]
 _workers: HashMap[uint256, DynArray[address, MAX_JOB_WORKERS]]
 _assignment: HashMap[uint256, HashMap[address, uint256]]
+_jobUnits: HashMap[uint256, uint256]
+_value: HashMap[uint256, uint256]
+_valueClaimed: HashMap[address, HashMap[uint256, uint256]]
 
 
 @deploy
@@ -301,6 +333,8 @@ def postJob(database: address, specCid: bytes32, dataFee: uint256, deadline: uin
     @param dataFee Part of msg.value paid to the dataset's token on completion.
     @param deadline Unix time by which the job must be completed, else it is refundable.
     @return The job id (ids run 1..jobCount).
+    @dev The dataset's valueShareBps at this moment fixes the job's value pool
+         (dataFee * bps / 10,000): a later rules change does not alter a posted job.
     """
     token: address = staticcall DataAssociation(ASSOCIATION).tokenOf(database)
     assert token != empty(address), "compute: unknown database"
@@ -313,13 +347,17 @@ def postJob(database: address, specCid: bytes32, dataFee: uint256, deadline: uin
     if dataFee > 0:
         assert staticcall CuratorToken(token).totalSupply() >= MIN_DIVIDEND_SUPPLY, \
             "compute: dataset has no shareholders"
+    bps: uint256 = staticcall DataAssociation(ASSOCIATION).valueShareBps(database)
+    assert bps <= BPS, "compute: value share above 100%"
     # unchecked: dataFee <= msg.value was just asserted
     computeFee: uint256 = unsafe_sub(msg.value, dataFee)
     # unchecked: ids count jobs ever posted, far from 2**256
     jobId: uint256 = unsafe_add(self.jobCount, 1)
     self.jobCount = jobId
-    # unchecked (all three): every field fits its width (asserted above), no field overlaps
-    self._jobCore[jobId] = unsafe_add(convert(JOB_POSTED, uint256) << 160, deadline << 168)
+    # unchecked (all three): every field fits its width (asserted above; bps <= 10,000 < 2**16),
+    # no field overlaps
+    self._jobCore[jobId] = unsafe_add(unsafe_add(convert(JOB_POSTED, uint256) << 160, deadline << 168),
+                                      bps << 232)
     self._jobBuyer[jobId] = unsafe_add(convert(msg.sender, uint256), dataFee << 160)
     self._jobData[jobId] = unsafe_add(convert(database, uint256), computeFee << 160)
     self._jobSpec[jobId] = specCid
@@ -337,7 +375,7 @@ def acceptJob(jobId: uint256):
     core: uint256 = self._core(jobId)
     assert self._coordinator[msg.sender].approved, "compute: not an approved coordinator"
     assert self._state(core) == JOB_POSTED, "compute: job not posted"
-    assert block.timestamp <= core >> 168, "compute: deadline passed"
+    assert block.timestamp <= (core >> 168) & MASK64, "compute: deadline passed"
     # unchecked: the coordinator field was empty; the state goes from 1 to 2
     self._jobCore[jobId] = unsafe_add(core, convert(msg.sender, uint256) + (1 << 160))
     log JobAccepted(jobId=jobId, coordinator=msg.sender)
@@ -351,7 +389,7 @@ def assignWorkers(jobId: uint256, workers: DynArray[address, MAX_JOB_WORKERS]):
             all. An assigned worker cannot leave until the job settles.
     """
     core: uint256 = self._coordinatorCore(jobId)
-    assert block.timestamp <= core >> 168, "compute: deadline passed"
+    assert block.timestamp <= (core >> 168) & MASK64, "compute: deadline passed"
     assert len(self._workers[jobId]) + len(workers) <= MAX_JOB_WORKERS, "compute: too many workers"
     for w: address in workers:
         packed: uint256 = self._worker[w]
@@ -395,17 +433,26 @@ def slash(jobId: uint256, worker: address, evidenceCid: bytes32):
 @nonreentrant
 def completeJob(jobId: uint256, resultCid: bytes32, modelHash: bytes32, reportCid: bytes32,
                 workers: DynArray[address, MAX_JOB_WORKERS],
-                units: DynArray[uint256, MAX_JOB_WORKERS]):
+                units: DynArray[uint256, MAX_JOB_WORKERS],
+                valueRoot: bytes32, valueCid: bytes32, valueTotal: uint256):
     """
     @notice The job's coordinator completes it with the verified units of work of each
-            listed worker. The compute fee is split pro rata to units into the workers' pull
-            balances (rounded down; the dust returns to the buyer's pull balance) and the
-            data fee is paid to the dataset's shareholders via its token's distribute().
+            listed worker and the measured value of the data. The compute fee is split pro
+            rata to units into the workers' pull balances (rounded down; the dust returns to
+            the buyer's pull balance). Of the data fee, `valueTotal` (at most the job's value
+            share, dataFee * valueShareBps / 10,000) stays in the market for the
+            contributors to claim against `valueRoot`; the rest, rounding dust included, is
+            paid to the dataset's shareholders via its token's distribute().
+    @param valueRoot Root of the OpenZeppelin StandardMerkleTree of (address contributor,
+           uint256 amount) leaves whose amounts sum to valueTotal; empty when nothing is
+           paid by value (valuation off, or no contributor's data had positive value).
+    @param valueCid Digest of the value report in the store (empty when valuation is off).
     @dev Listed workers must be assigned, unslashed and distinct; assigned workers left
-         out get nothing. Every assigned worker's open-job count drops by one.
+         out get nothing. Every assigned worker's open-job count drops by one. The root is
+         set here only, once: a job completes once, and a refunded job never has one.
     """
     core: uint256 = self._coordinatorCore(jobId)
-    assert block.timestamp <= core >> 168, "compute: deadline passed"
+    assert block.timestamp <= (core >> 168) & MASK64, "compute: deadline passed"
     assert len(workers) == len(units), "compute: workers and units differ in length"
     assert resultCid != empty(bytes32), "compute: empty result cid"
     assert modelHash != empty(bytes32), "compute: empty model hash"
@@ -424,10 +471,12 @@ def completeJob(jobId: uint256, resultCid: bytes32, modelHash: bytes32, reportCi
         # unchecked: at most 128 terms below 2**64 each, so the sum stays below 2**71
         total = unsafe_add(total, u)
     assert total > 0, "compute: no verified units"
+    dataFee: uint256 = self._jobBuyer[jobId] >> 160
+    dividends: uint256 = self._settleValue(jobId, core, dataFee, total, valueRoot, valueCid,
+                                           valueTotal)
 
     self._jobCore[jobId] = self._withState(core, JOB_COMPLETED)
     buyer: address = self._buyer(jobId)
-    dataFee: uint256 = self._jobBuyer[jobId] >> 160
     computeFee: uint256 = self._jobData[jobId] >> 160
     # unchecked: both fees of an open job are in the escrow, their sum is msg.value of postJob
     self.totalEscrow = unsafe_sub(self.totalEscrow, unsafe_add(dataFee, computeFee))
@@ -450,15 +499,13 @@ def completeJob(jobId: uint256, resultCid: bytes32, modelHash: bytes32, reportCi
     # unchecked: the compute fee left the escrow just above; totalOwed holds far less than 2**256
     self.totalOwed = unsafe_add(self.totalOwed, computeFee)
     self._release(jobId)
-    self._jobResult[jobId] = JobResult(
-        resultCid=resultCid, modelHash=modelHash, reportCid=reportCid, totalUnits=total
-    )
+    self._jobResult[jobId] = JobResult(resultCid=resultCid, modelHash=modelHash, reportCid=reportCid)
     log JobCompleted(jobId=jobId, resultCid=resultCid, modelHash=modelHash, reportCid=reportCid,
                      totalUnits=total)
-    if dataFee > 0:
+    if dividends > 0:
         token: address = staticcall DataAssociation(ASSOCIATION).tokenOf(
             convert(convert(self._jobData[jobId] & MASK160, uint160), address))
-        extcall CuratorToken(token).distribute(value=dataFee)
+        extcall CuratorToken(token).distribute(value=dividends)
 
 
 @external
@@ -470,7 +517,7 @@ def refund(jobId: uint256):
     core: uint256 = self._core(jobId)
     s: uint8 = self._state(core)
     assert s == JOB_POSTED or s == JOB_ACCEPTED, "compute: job already settled"
-    assert block.timestamp > core >> 168, "compute: deadline not reached"
+    assert block.timestamp > (core >> 168) & MASK64, "compute: deadline not reached"
     self._jobCore[jobId] = self._withState(core, JOB_REFUNDED)
     amount: uint256 = (self._jobBuyer[jobId] >> 160) + (self._jobData[jobId] >> 160)
     # unchecked: both fees of an open job are in the escrow
@@ -498,7 +545,7 @@ def job(jobId: uint256) -> (address, address, bytes32, uint256, uint256, uint256
         self._jobSpec[jobId],
         buyer >> 160,
         data >> 160,
-        core >> 168,
+        (core >> 168) & MASK64,
         convert(convert(core & MASK160, uint160), address),
         self._state(core),
     )
@@ -511,7 +558,7 @@ def jobResult(jobId: uint256) -> (bytes32, bytes32, bytes32, uint256):
     @notice (resultCid, modelHash, reportCid, totalUnits) of a completed job; zero otherwise.
     """
     r: JobResult = self._jobResult[jobId]
-    return (r.resultCid, r.modelHash, r.reportCid, r.totalUnits)
+    return (r.resultCid, r.modelHash, r.reportCid, self._jobUnits[jobId])
 
 
 @view
@@ -548,6 +595,100 @@ def unitsOf(jobId: uint256, account: address) -> uint256:
     @notice Verified units `account` was paid for at the job's completion (0 before).
     """
     return self._assignment[jobId][account] >> 3
+
+
+# ---------------------------------------------------------------- value payouts
+# A job's value pool is the part of its data fee paid by the measured value of each
+# contributor's data (databright.compute.job_value). completeJob records one Merkle root of
+# (contributor, amount) leaves, OpenZeppelin StandardMerkleTree style:
+#   leaf = keccak256(keccak256(abi.encode(address, uint256))), pairs hashed in sorted order,
+# so standard tools build the same root and proofs. Each contributor pulls its amount once.
+# The root's first 160 bits are kept in one slot with the job's unclaimed pool, so a claim
+# reads and writes one slot of the job (a full root would cost every claim another 2,100 gas
+# and break bench/gas.py's 65,000 target). Forging a proof then means finding a leaf and
+# siblings whose root matches 160 given bits: a 2**160 search, the strength of an address. The
+# full root is in the JobValued event, which is what `databright job values --verify` checks.
+
+@external
+@nonreentrant
+def claimValue(jobId: uint256, amount: uint256, proof: DynArray[bytes32, MAX_PROOF]):
+    """
+    @notice Pays the caller `amount` wei, its value payout in a completed job, proven by
+            `proof` against the job's value root. Once per job and account.
+    @param proof The sibling hashes from the caller's leaf up to the root.
+    @dev The claimed bit is set and the pool reduced before the ether is sent
+         (checks-effects-interactions), and the function is non-reentrant. A proof can never
+         pay more than the job's unclaimed pool, whatever the tree holds.
+    """
+    packed: uint256 = self._value[jobId]
+    assert packed != 0, "compute: job has no value payouts"
+    word: uint256 = jobId >> 8
+    bit: uint256 = 1 << (jobId & 255)
+    claimed: uint256 = self._valueClaimed[msg.sender][word]
+    assert claimed & bit == 0, "compute: value already claimed"
+    node: bytes32 = keccak256(keccak256(abi_encode(msg.sender, amount)))
+    for sibling: bytes32 in proof:
+        if convert(node, uint256) < convert(sibling, uint256):
+            node = keccak256(concat(node, sibling))
+        else:
+            node = keccak256(concat(sibling, node))
+    assert convert(node, uint256) >> 96 == packed >> 96, "compute: invalid value proof"
+    assert amount <= packed & MASK96, "compute: claim above the job's unclaimed value"
+    # unchecked: the bit was clear
+    self._valueClaimed[msg.sender][word] = unsafe_add(claimed, bit)
+    # unchecked: amount <= the pool in the low 96 bits, just asserted
+    self._value[jobId] = unsafe_sub(packed, amount)
+    log ValueClaimed(account=msg.sender, jobId=jobId, amount=amount)
+    raw_call(msg.sender, b"", value=amount)
+
+
+@view
+@external
+def jobValue(jobId: uint256) -> (uint256, bytes20, uint256):
+    """
+    @notice (valueShareBps, root prefix, unclaimed) of a job: the part of its data fee paid by
+            value (fixed at posting), the first 20 bytes of the value root set at completion
+            (zero if none) and what is left to claim (wei). The full root and the value
+            report's cid are in the JobValued event.
+    """
+    packed: uint256 = self._value[jobId]
+    return ((self._core(jobId) >> 232), convert(convert(packed >> 96, uint160), bytes20),
+            packed & MASK96)
+
+
+@view
+@external
+def valueClaimed(jobId: uint256, account: address) -> bool:
+    """
+    @notice Whether `account` has claimed its value payout in the job.
+    """
+    return self._valueClaimed[account][jobId >> 8] & (1 << (jobId & 255)) != 0
+
+
+@internal
+def _settleValue(jobId: uint256, core: uint256, dataFee: uint256, total: uint256,
+                 valueRoot: bytes32, valueCid: bytes32, valueTotal: uint256) -> uint256:
+    """
+    @dev Records the job's value payouts (root, pool) and returns the dividends: the data
+         fee less what is kept for the value claims.
+    """
+    if valueRoot == empty(bytes32):
+        assert valueTotal == 0, "compute: value payouts without a root"
+    else:
+        assert valueCid != empty(bytes32), "compute: empty value report cid"
+        assert valueTotal > 0, "compute: empty value pool"
+        # unchecked: dataFee < 2**96 and the bps field < 2**16, so the product is below 2**112
+        assert valueTotal <= unsafe_div(unsafe_mul(dataFee, core >> 232), BPS), \
+            "compute: value payouts above the job's value share"
+        assert convert(valueRoot, uint256) >> 96 != 0, "compute: value root prefix is zero"
+        # unchecked: valueTotal <= dataFee < 2**96 fills the low 96 bits the shift left empty
+        self._value[jobId] = unsafe_add((convert(valueRoot, uint256) >> 96) << 96, valueTotal)
+    self._jobUnits[jobId] = total
+    if valueCid != empty(bytes32):
+        log JobValued(jobId=jobId, valueRoot=valueRoot, valueCid=valueCid, valuePool=valueTotal,
+                      dividends=unsafe_sub(dataFee, valueTotal))
+    # unchecked: valueTotal <= the value share <= dataFee (asserted above, or zero)
+    return unsafe_sub(dataFee, valueTotal)
 
 
 # ---------------------------------------------------------------- pull payments

@@ -5,8 +5,11 @@
 @notice Runs the data market of DataBright: opens data requests (each with its own
         Database registry and CuratorToken shares), takes data proposals, counts votes
         weighted by shares delegated at a snapshot, and executes what passed: a registry
-        entry plus newly minted shares for the contributor. A request's voting rules
-        change only through a passed proposal of its own shareholders.
+        entry plus newly minted shares for the contributor. A request's rules (how it
+        votes, and valueShareBps: the share of every compute job's data fee paid to its
+        contributors by the measured value of their data rather than pro rata to shares)
+        change only through a passed proposal of its own shareholders. At most one proposal
+        per cid is open at a time, so two passing proposals can never race for one entry.
 @dev A proposal's weight is getPastVotes at the block before the proposal, so tokens
      bought, minted or moved afterwards never change its outcome. Tallies are kept as votes
      arrive; nothing loops over voters. Proposal storage is packed into four slots:
@@ -63,6 +66,7 @@ event RulesChanged:
     approvalBps: uint256
     votingPeriod: uint256
     maxShares: uint256
+    valueShareBps: uint256
 
 KIND_DATA: public(constant(uint8)) = 1
 KIND_RULES: public(constant(uint8)) = 2
@@ -87,8 +91,11 @@ DATABASE_BLUEPRINT: public(immutable(address))
 requestCount: public(uint256)
 requestAt: public(HashMap[uint256, address])
 tokenOf: public(HashMap[address, address])
-# quorum bps (16) | approval bps (16) | voting period (32) | max shares (96): one slot
+# quorum bps (16) | approval bps (16) | voting period (32) | max shares (96)
+# | value share bps (16): one slot
 _rules: HashMap[address, uint256]
+# the latest data proposal for (database, cid): a new one is refused while it is open
+_cidProposal: HashMap[address, HashMap[bytes32, uint256]]
 
 proposalCount: public(uint256)
 _core: HashMap[uint256, uint256]
@@ -114,12 +121,14 @@ def __init__(tokenBlueprint: address, databaseBlueprint: address):
 @internal
 @pure
 def _packRules(quorumBps: uint256, approvalBps: uint256, votingPeriod: uint256,
-               maxShares: uint256) -> uint256:
+               maxShares: uint256, valueShareBps: uint256) -> uint256:
     assert quorumBps <= BPS, "association: quorum above 100%"
     assert approvalBps > 0 and approvalBps <= BPS, "association: approval must be 1..10000 bps"
     assert votingPeriod > 0 and votingPeriod < 2**32, "association: voting period out of range"
     assert maxShares > 0 and maxShares <= SUPPLY_CAP, "association: max shares out of range"
-    return quorumBps | (approvalBps << 16) | (votingPeriod << 32) | (maxShares << 64)
+    assert valueShareBps <= BPS, "association: value share above 100%"
+    return quorumBps | (approvalBps << 16) | (votingPeriod << 32) | (maxShares << 64) \
+        | (valueShareBps << 160)
 
 
 @external
@@ -127,7 +136,7 @@ def createRequest(name: String[64], symbol: String[16], specCid: bytes32,
                   curators: DynArray[address, MAX_CURATORS],
                   curatorShares: DynArray[uint256, MAX_CURATORS],
                   quorumBps: uint256, approvalBps: uint256, votingPeriod: uint256,
-                  maxShares: uint256) -> address:
+                  maxShares: uint256, valueShareBps: uint256) -> address:
     """
     @notice Opens a data request: deploys its share token and registry, mints the
             bootstrap shares of the curators the initiator names, and sets its rules.
@@ -136,12 +145,16 @@ def createRequest(name: String[64], symbol: String[16], specCid: bytes32,
     @param approvalBps Share of the votes cast that must be in favour, in basis points.
     @param votingPeriod Blocks a proposal stays open after the block it was made in.
     @param maxShares Most shares one data proposal may ask for.
+    @param valueShareBps Part of each compute job's data fee, in basis points, paid to the
+           contributors by the measured value of their data in that job (the clients
+           default to 5000); the rest is paid pro rata to shares.
     @return The request's Database address, which identifies the request.
     """
     assert len(curators) > 0, "association: at least one curator"
     assert len(curators) == len(curatorShares), "association: curators and shares differ in length"
     assert specCid != empty(bytes32), "association: empty spec cid"
-    rules: uint256 = self._packRules(quorumBps, approvalBps, votingPeriod, maxShares)
+    rules: uint256 = self._packRules(quorumBps, approvalBps, votingPeriod, maxShares,
+                                     valueShareBps)
     token: address = create_from_blueprint(TOKEN_BLUEPRINT, name, symbol, self, code_offset=3)
     database: address = create_from_blueprint(DATABASE_BLUEPRINT, name, specCid, token, self,
                                               code_offset=3)
@@ -157,19 +170,32 @@ def createRequest(name: String[64], symbol: String[16], specCid: bytes32,
     log RequestCreated(database=database, token=token, initiator=msg.sender, name=name,
                        specCid=specCid)
     log RulesChanged(database=database, quorumBps=quorumBps, approvalBps=approvalBps,
-                     votingPeriod=votingPeriod, maxShares=maxShares)
+                     votingPeriod=votingPeriod, maxShares=maxShares, valueShareBps=valueShareBps)
     return database
 
 
 @view
 @external
-def rules(database: address) -> (uint256, uint256, uint256, uint256):
+def rules(database: address) -> (uint256, uint256, uint256, uint256, uint256):
     """
-    @notice The request's rules: (quorum bps, approval bps, voting period, max shares).
+    @notice The request's rules: (quorum bps, approval bps, voting period, max shares,
+            value share bps).
     """
     r: uint256 = self._rules[database]
     assert r != 0, "association: unknown database"
-    return (r & MASK16, (r >> 16) & MASK16, (r >> 32) & MASK32, r >> 64)
+    return (r & MASK16, (r >> 16) & MASK16, (r >> 32) & MASK32, (r >> 64) & MASK96, r >> 160)
+
+
+@view
+@external
+def valueShareBps(database: address) -> uint256:
+    """
+    @notice The part (basis points) of a compute job's data fee that the request pays by
+            measured value; the ComputeMarket reads it when a job is posted.
+    """
+    r: uint256 = self._rules[database]
+    assert r != 0, "association: unknown database"
+    return r >> 160
 
 
 # ---------------------------------------------------------------- proposals
@@ -203,20 +229,29 @@ def propose(database: address, cid: bytes32, samples: uint256, requestedShares: 
             minted `requestedShares` and the dataset is registered.
     @param cid Digest of the dataset's CIDv1 (raw, sha2-256).
     @return The proposal id.
+    @dev Refused while an earlier proposal for the same cid is active or has passed without
+         being executed: only a defeated one may be proposed again.
     """
     rules: uint256 = self._rules[database]
     assert rules != 0, "association: unknown database"
     assert cid != empty(bytes32), "association: empty cid"
     assert samples > 0 and samples < 2**48, "association: samples out of range"
     assert requestedShares > 0, "association: no shares requested"
-    assert requestedShares <= rules >> 64, "association: shares above the request's maximum"
+    assert requestedShares <= (rules >> 64) & MASK96, "association: shares above the request's maximum"
     assert staticcall Database(database).indexOf(cid) == 0, "association: cid already registered"
-    return self._open(database, KIND_DATA, cid, samples, requestedShares, rules)
+    previous: uint256 = self._cidProposal[database][cid]
+    if previous != 0:
+        s: uint8 = self._state(previous)
+        assert s != STATE_ACTIVE, "association: cid has an active proposal"
+        assert s != STATE_SUCCEEDED, "association: cid has a passed proposal awaiting execution"
+    pid: uint256 = self._open(database, KIND_DATA, cid, samples, requestedShares, rules)
+    self._cidProposal[database][cid] = pid
+    return pid
 
 
 @external
 def proposeRules(database: address, quorumBps: uint256, approvalBps: uint256,
-                 votingPeriod: uint256, maxShares: uint256) -> uint256:
+                 votingPeriod: uint256, maxShares: uint256, valueShareBps: uint256) -> uint256:
     """
     @notice Proposes new rules for the request; only a shareholder with voting power may.
     @return The proposal id.
@@ -225,7 +260,8 @@ def proposeRules(database: address, quorumBps: uint256, approvalBps: uint256,
     assert rules != 0, "association: unknown database"
     assert staticcall CuratorToken(self.tokenOf[database]).getVotes(msg.sender) > 0, \
         "association: proposer has no voting power"
-    newRules: uint256 = self._packRules(quorumBps, approvalBps, votingPeriod, maxShares)
+    newRules: uint256 = self._packRules(quorumBps, approvalBps, votingPeriod, maxShares,
+                                        valueShareBps)
     return self._open(database, KIND_RULES, convert(newRules, bytes32), 0, 0, rules)
 
 
@@ -326,7 +362,8 @@ def execute(proposalId: uint256):
         r: uint256 = convert(body, uint256)
         self._rules[database] = r
         log RulesChanged(database=database, quorumBps=r & MASK16, approvalBps=(r >> 16) & MASK16,
-                         votingPeriod=(r >> 32) & MASK32, maxShares=r >> 64)
+                         votingPeriod=(r >> 32) & MASK32, maxShares=(r >> 64) & MASK96,
+                         valueShareBps=r >> 160)
     log ProposalExecuted(proposalId=proposalId)
 
 

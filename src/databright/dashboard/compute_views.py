@@ -15,10 +15,11 @@ from typing import Any
 
 from databright.chain.compute_market import JobState
 from databright.dashboard.core import Dashboard, utc
+from databright.dashboard.value_views import job_value
 
 # what the job page draws itself; any other key of the report (or of these blocks) goes to `extra`
 KNOWN_TOP = {"version", "job", "database", "spec_cid", "buyer", "coordinator", "model", "data", "workers", "faults",
-             "curve", "final", "protections", "verification"}
+             "curve", "final", "protections", "verification", "value_report"}
 KNOWN_VERIFICATION = {"redundancy", "units_verified", "groups_agreed", "deviations_detected", "deviations",
                       "slashed_workers", "max_worker_data_fraction", "split_stages", "max_worker_param_fraction",
                       "spot_check", "data_cap"}
@@ -145,6 +146,7 @@ def job(d: Dashboard, ref: str) -> dict[str, Any]:
         "spec": spec.as_json() if spec is not None else None,
         "report_blob": None if blob is None else {k: v for k, v in blob.as_json().items() if k != "data"},
         "report": view if blob is not None and blob.readable else None,
+        "value": job_value(d, j) if completed else None,
     }
 
 

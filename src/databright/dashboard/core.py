@@ -29,12 +29,18 @@ from databright.market.compute import ComputeClient
 
 
 class Dashboard:
-    """The market as the dashboard reads it: `market` acts as the reading account, `blobs` signs as it."""
+    """The market as the dashboard reads it: `market` acts as the reading account, `blobs` signs as it.
 
-    def __init__(self, market: Market, blobs: BlobReader, poll_seconds: float = 2.0) -> None:
+    `store_url` is where visitors' own signed reads are relayed (`relay`); by default the store
+    `blobs` reads from, and None when there is none.
+    """
+
+    def __init__(self, market: Market, blobs: BlobReader, poll_seconds: float = 2.0,
+                 store_url: str | None = None) -> None:
         self.market = market
         self.blobs = blobs
         self.poll_seconds = poll_seconds
+        self.store_url = store_url or (blobs.store.url if blobs.store is not None else None)
         self.lock = threading.RLock()
 
     @property

@@ -8,8 +8,12 @@ cap and 2-way model splitting: 3 groups x (one shard owner per 5 % of the data +
 workers are simulated as identities hosted in two Ray processes (one process each would cost ~250 MB of
 PyTorch apiece); the market cannot tell. One identity corrupts its weights: TMR catches it, it is
 slashed on-chain and replaced by the spare. The coordinator reads the registry with its on-chain right,
-trains, seals the model to the buyer and settles: the compute fee split among the workers by verified
-units, the data fee paid as dividends to the dataset's shareholders, the slashed stake to the buyer.
+trains, values every training sample in the trained model's embedding (exact KNN-Shapley on the job's
+held-out split), seals the model to the buyer and settles: the compute fee split among the workers by
+verified units; of the data fee, the request's value share (half) paid to the contributors by the
+measured value of their data in this job (a Merkle root on-chain, each claims its own leaf) and the
+rest as dividends to the shareholders by their shares; the slashed stake to the buyer. A curator then
+recomputes the values from the buyer's model and the registry and checks them against the chain.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from databright.compute.coordinator import Coordinator
 from databright.compute.data import load_registry, prepare
 from databright.compute.pool import WorkerHandle, ensure_ray, spawn_hosted, stop_workers
 from databright.compute.schedule import schedule, workers_needed
+from databright.compute.value_audit import claim, load_values, verify
 from databright.demo.environment import DemoStore
 from databright.market import Market
 from databright.market.units import UNIT, format_amount
@@ -59,6 +64,12 @@ class ComputeDemo:
     slashed_stake_wei: int = 0
     dividends_withdrawn_wei: int = 0
     report: dict[str, Any] = field(default_factory=dict)
+    value_report: dict[str, Any] = field(default_factory=dict)
+    value_claimed_wei: dict[str, int] = field(default_factory=dict)
+    dividends_wei: dict[str, int] = field(default_factory=dict)  # this job's dividends per shareholder
+    shares_wei: dict[str, int] = field(default_factory=dict)
+    value_verified: bool = False
+    model: bytes = b""
 
     def summary(self) -> dict[str, Any]:
         v = self.report.get("verification", {})
@@ -76,8 +87,27 @@ class ComputeDemo:
             "payments": {"data_fee_wei": self.data_fee_wei, "compute_fee_wei": self.compute_fee_wei,
                          "worker_payouts_wei": self.worker_payouts_wei,
                          "slashed_stake_wei": self.slashed_stake_wei,
-                         "dividends_withdrawn_wei": self.dividends_withdrawn_wei},
+                         "dividends_withdrawn_wei": self.dividends_withdrawn_wei,
+                         "value_pool_wei": self.value_report.get("pool_wei", 0),
+                         "value_claimed_wei": self.value_claimed_wei},
+            "value": {"k": self.value_report.get("k"), "embedding": self.value_report.get("embedding", {}),
+                      "verified": self.value_verified,
+                      "contributors": {c["address"]: {"value": c["value"], "amount_wei": c["amount_wei"]}
+                                       for c in self.value_report.get("contributors", [])}},
         }
+
+    def value_details(self, names: dict[str, str]) -> dict[str, Any]:
+        """Per shareholder and contributor: this job's dividends by shares beside its payout by value."""
+        r = self.value_report
+        people = {c["address"]: c for c in r.get("contributors", [])}
+        rows = [{"name": names.get(a, a[:10]), "address": a, "shares_wei": self.shares_wei.get(a, 0),
+                 "dividends_wei": self.dividends_wei.get(a, 0), "value": people.get(a, {}).get("value"),
+                 "value_wei": int(people.get(a, {}).get("amount_wei", 0)),
+                 "claimed_wei": self.value_claimed_wei.get(a, 0)}
+                for a in dict.fromkeys([*self.shares_wei, *people])]
+        return {"job": self.job_id, "pool_wei": r.get("pool_wei", 0), "value_share_bps": r.get("value_share_bps"),
+                "data_fee_wei": self.data_fee_wei, "k": r.get("k"), "embedding": r.get("embedding", {}),
+                "verified": self.value_verified, "rows": rows}
 
     def details(self, names: dict[str, str]) -> dict[str, Any]:
         """The job's numbers per worker, for the report's pictures."""
@@ -132,7 +162,8 @@ def run_compute(market: Market, store: DemoStore, database: str, console: Consol
         stop_workers(handles)
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
-    _withdrawals(market, database, console, result, names)
+    _withdrawals(market, store, database, console, result, names)
+    _audit(market, store, console, result, accounts[1], names)
     return result
 
 
@@ -178,9 +209,39 @@ def _train(market: Market, store: DemoStore, database: str, console: Console, re
     console.print(f"12. the buyer unseals the model ({len(fetched.model)} bytes, hash matches the chain's): "
                   f"held-out accuracy {curve}")
     result.worker_payouts_wei = market.compute.payouts(sub.job_id)
+    result.model = fetched.model
+    result.value_report = load_values(as_buyer, store.client(buyer), sub.job_id).report
+    _print_values(console, market, database, result, names)
 
 
-def _withdrawals(market: Market, database: str, console: Console, result: ComputeDemo,
+def _print_values(console: Console, market: Market, database: str, result: ComputeDemo,
+                  names: dict[str, str]) -> None:
+    r = result.value_report
+    supply = market.token(database).total_supply()
+    dividends = result.data_fee_wei - r["paid_wei"]
+    console.print(f"13. before settling, the coordinator valued each of the {r['train_samples']} training samples "
+                  f"(exact KNN-Shapley, k = {r['k']}, in the model's {r['embedding']['kind']} of "
+                  f"{r['embedding']['dims']} dims) on the {r['eval_samples']} held-out ones: "
+                  f"{r['value_share_bps'] / 100:g} % of the data fee ({format_amount(r['pool_wei'])} ETH) is paid "
+                  f"by value, {format_amount(dividends)} ETH as dividends by shares")
+    table = Table("contributor", "shares", "share of the supply", "value in this job", "dividends ETH",
+                  "paid by value ETH", title=f"job {result.job_id}'s data fee: by shares beside by value")
+    for c in r["contributors"]:
+        shares = market.token(database).balance_of(c["address"])
+        table.add_row(names.get(c["address"], c["address"][:10]), format_amount(shares),
+                      f"{100 * shares / supply:.1f} %", f"{c['value']:+.3f}",
+                      format_amount(dividends * shares // supply, 6), format_amount(c["amount_wei"], 6))
+    console.print(table)
+    held = {c["address"]: market.token(database).balance_of(c["address"]) for c in r["contributors"]}
+    worth = {c["address"]: max(c["value"], 0.0) for c in r["contributors"]}
+    if sum(held.values()) and sum(worth.values()):
+        low = min(held, key=lambda a: worth[a] / sum(worth.values()) - held[a] / sum(held.values()))
+        console.print(f"  {names.get(low, low[:10])} holds {held[low] / sum(held.values()):.0%} of the contributors' "
+                      f"shares, but its data is {worth[low] / sum(worth.values()):.0%} of their value in this job: "
+                      "its shares pay it more than its data helped")
+
+
+def _withdrawals(market: Market, store: DemoStore, database: str, console: Console, result: ComputeDemo,
                  names: dict[str, str]) -> None:
     paid = result.worker_payouts_wei
     for worker in paid:
@@ -198,8 +259,27 @@ def _withdrawals(market: Market, database: str, console: Console, result: Comput
     if result.cheat and result.cheat not in paid:
         console.print(f"  {names.get(result.cheat, result.cheat)} is paid nothing: its work deviated")
     for h in market.holdings(database):
+        result.shares_wei[h.account] = h.balance
         if h.withdrawable > 0:
-            result.dividends_withdrawn_wei += market.as_account(h.account).withdraw(database)
+            wei = market.as_account(h.account).withdraw(database)
+            result.dividends_wei[h.account] = wei
+            result.dividends_withdrawn_wei += wei
+    for c in result.value_report.get("contributors", []):
+        if int(c["amount_wei"]) > 0:
+            who = c["address"]
+            result.value_claimed_wei[who] = claim(market.as_account(who), store.client(who), result.job_id)
     withdrawn = format_amount(result.dividends_withdrawn_wei)
-    console.print(f"13. workers withdraw their pay; shareholders withdraw {withdrawn} ETH of dividends "
-                  "from the data fee")
+    claimed = format_amount(sum(result.value_claimed_wei.values()))
+    console.print(f"14. workers withdraw their pay; shareholders withdraw {withdrawn} ETH of dividends by shares; "
+                  f"{len(result.value_claimed_wei)} contributors each claim their value payout on-chain with a "
+                  f"Merkle proof ({claimed} ETH in all)")
+
+
+def _audit(market: Market, store: DemoStore, console: Console, result: ComputeDemo, curator: str,
+           names: dict[str, str]) -> None:
+    """A curator (who may read the registry) recomputes the values from the model the buyer shared."""
+    audit = verify(market.as_account(curator), store.client(curator), result.job_id, result.model)
+    result.value_verified = audit.ok
+    verdict = "holds" if audit.ok else f"does not hold: {'; '.join(audit.problems)}"
+    console.print(f"15. {names.get(curator, 'curator 1')} recomputes the values from the buyer's model and the "
+                  f"registry ({len(audit.checked)} checks): the value report and the on-chain root {verdict}")

@@ -2,7 +2,8 @@
 
 Roles are the chain's funded dev accounts: an initiator, three bootstrap curators, six
 contributors (one shuffles its labels, one asks for more shares than its data is worth, one later
-sends a duplicate) and one whose file is malformed. Each contribution is a file (npz, csv or
+sends a duplicate, one scans its digits with heavy pixel noise: accepted, but worth less to the
+buyer's job than its shares suggest) and one whose file is malformed. Each contribution is a file (npz, csv or
 parquet) that goes validate → encrypt and upload → propose; curators read the data through
 the store with their on-chain right before they vote. Every number printed is read back from
 the chain or the store, not computed on the side.
@@ -36,8 +37,9 @@ from databright.oracle import FairSharePolicy, Oracle
 from databright.store.client import StoreClient
 
 VOTING_PERIOD = 40
+NOISE = 6.0  # std of bob's pixel noise, in grey levels of 0..16
 CURATOR_SHARES = (100, 60, 40)
-CONTRIBUTORS = (("alice", ".npz", 30), ("bob", ".csv", 20), ("carol", ".parquet", 30), ("dave", ".npz", 90),
+CONTRIBUTORS = (("alice", ".npz", 20), ("bob", ".csv", 30), ("carol", ".parquet", 30), ("dave", ".npz", 90),
                 ("erin", ".parquet", 15), ("frank", ".csv", 10))
 
 
@@ -107,6 +109,7 @@ class Demo:
         out["chain"]["compute_market"] = self.compute.compute_market
         out["job"] = compute["job"]
         out["payments"] = compute["payments"]
+        out["value"] = compute["value"]
         out["timings"] = self.details.get("timings", {})
         if self.report is not None:
             out["report"] = str(self.report)
@@ -140,6 +143,7 @@ def _details(market: Market, demo: Demo, data_s: float, total_s: float) -> dict[
     holders = [{"name": names.get(h.account, h.account[:10]), "shares_wei": h.balance, "dividends_wei": h.withdrawn}
                for h in market.holdings(demo.data.database)]
     return {**demo.data.details(market), "job": demo.compute.details(names), "payments": payments,
+            "job_value": demo.compute.value_details(names),
             "shareholders": holders,
             "timings": {"data_market_s": round(data_s, 2), "compute_s": round(total_s - data_s, 2),
                         "total_s": round(total_s, 2)}}
@@ -184,11 +188,14 @@ def _run(market: Market, store: DemoStore, tmp: Path, console: Console) -> DataM
     for who, (name, suffix, ask), (x, y) in zip(contributors, CONTRIBUTORS, digits.contributions, strict=True):
         if name == "carol":  # carol shuffles her labels: the data looks fine, but it teaches the wrong digits
             y = np.random.default_rng(11).permutation(y)
+        if name == "bob":  # bob's scanner is noisy: right labels, but each pixel off by ~6 of 16 grey levels
+            x = np.clip(x + np.random.default_rng(12).normal(0, NOISE, x.shape), 0, 16)
         path = write_dataset(tmp / f"{name}{suffix}", x, y)
         sub = submit(market.as_account(who), store.client(who), db, path, ask * UNIT)
         proposals[name], cids[name] = sub.proposal_id, sub.cid
         result.contributions[sub.proposal_id] = {"name": name, "address": who, "samples": sub.samples}
-        console.print(f"  proposal {sub.proposal_id}: {name} sends {path.name} with {sub.samples} samples "
+        noisy = " (a noisy scanner: right labels, heavy pixel noise)" if name == "bob" else ""
+        console.print(f"  proposal {sub.proposal_id}: {name} sends {path.name} with {sub.samples} samples{noisy} "
                       f"({sub.cid[:20]}…) for {ask} shares")
     bad_x = digits.contributions[0][0][:80].copy()
     bad_x[17, 0, 5] = np.nan  # row 17, feature 5 (f5 once flattened)
@@ -219,7 +226,7 @@ def _run(market: Market, store: DemoStore, tmp: Path, console: Console) -> DataM
         proposal_data(market, store.client(contributors[1]), proposals["alice"])
     except DataBrightError as exc:
         result.refused(console, "bob reading alice's data", exc)
-    for name, support, reason in (("alice", True, "clean, balanced labels"), ("bob", True, "useful"),
+    for name, support, reason in (("alice", True, "clean, balanced labels"), ("bob", True, "noisy scans, right labels"),
                                   ("dave", True, "more data is better"), ("erin", True, "looks right"),
                                   ("frank", True, "fair ask")):
         weight = market.as_account(curators[0]).vote(proposals[name], support, reason)

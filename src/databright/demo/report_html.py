@@ -338,6 +338,8 @@ def _money(d: dict[str, Any]) -> str:
     if not (data_fee or compute_fee or stake or holders or paid):
         return ""
     dividends = [(str(h.get("name")), int(_num(h.get("dividends_wei")) or 0)) for h in holders]
+    by_value = [(f"{p.get('name')} by value", int(_num(p.get("claimed_wei")) or 0))
+                for p in _rows(_obj(d.get("job_value")).get("rows")) if _num(p.get("claimed_wei"))]
 
     def flow(label: str, total: int, parts: list[tuple[str, int]], rest: str, cls: str) -> Row:
         segments = [(float(v), f"{cls}{i % 2}", f"{n}: {_eth(v)}") for i, (n, v) in enumerate(parts)]
@@ -345,14 +347,15 @@ def _money(d: dict[str, Any]) -> str:
         if left > 0:
             segments.append((float(left), "rest", f"{rest}: {_eth(left)}"))
         return Row(label, segments, _eth(total))
-    rows = [flow("data fee → holders", data_fee, dividends, "not paid out", "div"),
+    rows = [flow("data fee → holders", data_fee, dividends + by_value, "not paid out", "div"),
             flow("compute fee → workers", compute_fee, sorted(paid.items()), "dust to the buyer", "pay"),
             Row("slashed stake → buyer", [(float(stake), "slash", f"buyer: {_eth(stake)}")], _eth(stake))]
     chart = _bar_chart(rows, float(max(data_fee, compute_fee, stake, 1)), label_w=170)
-    lines = ([("data fee (escrowed by the buyer)", "the dataset's token: dividends", data_fee)]
+    lines = ([("data fee (escrowed by the buyer)", "dividends by shares, and contributors by value", data_fee)]
              + [("", f"dividends of {n}", v) for n, v in dividends]
-             + [("", "dividends withdrawn", pay.get("dividends_withdrawn_wei")),
-                ("compute fee (escrowed by the buyer)", f"{len(paid)} workers, by verified units", compute_fee),
+             + [("", "dividends withdrawn", pay.get("dividends_withdrawn_wei"))]
+             + [("", f"paid to {n}", v) for n, v in by_value]
+             + [("compute fee (escrowed by the buyer)", f"{len(paid)} workers, by verified units", compute_fee),
                 ("", "paid to the workers in total", sum(paid.values())),
                 ("slashed stake", "the buyer", stake)])
     table = "".join(f'<tr><td>{_e(a) if a else ""}</td><td>{_e(b)}</td><td class="num">{_eth(v)}</td></tr>'
@@ -364,12 +367,41 @@ def _money(d: dict[str, Any]) -> str:
             f" 1 ETH = 10<sup>18</sup> wei.</p>")
 
 
+def _job_value(d: dict[str, Any]) -> str:
+    """Per holder: what this job's data fee paid by shares (dividends) and by the value of the data."""
+    v = _obj(d.get("job_value"))
+    people = _rows(v.get("rows"))
+    if not people:
+        return ""
+    vmax = max((_num(p.get(k)) or 0.0 for p in people for k in ("dividends_wei", "value_wei")), default=0.0)
+    rows = []
+    for p in people:
+        name, value = str(p.get("name") or _short("", p.get("address"))), _num(p.get("value"))
+        div, paid = int(_num(p.get("dividends_wei")) or 0), int(_num(p.get("value_wei")) or 0)
+        rows.append(Row("by shares", [(float(div), "div0", f"{name}, dividends by {_shares(p.get('shares_wei'))} "
+                                                           f"shares: {_eth(div)}")], _eth(div), group=name,
+                        attrs={"holder": name, "kind": "shares"}))
+        worth = NONE if value is None else f"{value:+.3f}"
+        rows.append(Row("by value", [(float(paid), "pay0", f"{name}, paid by value {worth}: {_eth(paid)}")],
+                        _eth(paid) + ("" if value is None else f" · value {worth}"), group=name,
+                        attrs={"holder": name, "kind": "value"}))
+    emb = _obj(v.get("embedding"))
+    note = (f'<p class="note">Job {_e(v.get("job"))}: {_pct((_num(v.get("value_share_bps")) or 0) / 10_000, 0)} of '
+            f'its {_eth(v.get("data_fee_wei"))} data fee ({_eth(v.get("pool_wei"))}) is paid by the exact KNN-Shapley '
+            f'value (k = {_e(v.get("k"))}, {_e(emb.get("kind"))}, {_e(emb.get("dims"))} dims) of each contributor\'s '
+            f'samples on the job\'s held-out split, claimed on-chain with a Merkle proof; the rest is dividends by '
+            f'shares. Recomputed by a curator: {"holds" if v.get("verified") else "not checked"}.</p>')
+    legend = '<p class="legend-row"><i class="div0"></i>dividends by shares <i class="pay0"></i>paid by value</p>'
+    return legend + _bar_chart(rows, vmax, label_w=110) + note
+
+
 SECTIONS = [("votes", "1 · Votes per proposal", _votes),
             ("contributors", "2 · Value and shares per contributor", _contributors),
             ("samples", "3 · Samples seen per worker against the cap", _samples),
             ("parameters", "4 · Parameters held per worker", _parameters),
             ("curve", "5 · Training and held-out accuracy", _curve),
-            ("money", "6 · Where the money went", _money)]
+            ("money", "6 · Where the money went", _money),
+            ("job-value", "7 · The job's data fee: dividends by shares beside payouts by value", _job_value)]
 
 CSS = """
 body{margin:0;background:#f4f6f9;color:#1d2430;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
@@ -399,7 +431,7 @@ g.slashed text{fill:#b03a30;font-weight:600}
 .fair{fill:#f58518;background:#f58518}.minted{fill:#54a24b;background:#54a24b}
 .worker{fill:#4c78a8;background:#4c78a8}.stage0{fill:#72b7b2;background:#72b7b2}
 .stage1{fill:#b279a2;background:#b279a2}.slashed{fill:#d1453b;background:#d1453b}
-.div0{fill:#54a24b}.div1{fill:#88c77f}.pay0{fill:#4c78a8}.pay1{fill:#7fa6cf}.slash{fill:#d1453b}.rest{fill:#c9d3e0}
+.div0{fill:#54a24b;background:#54a24b}.div1{fill:#88c77f}.pay0{fill:#4c78a8;background:#4c78a8}.pay1{fill:#7fa6cf}.slash{fill:#d1453b}.rest{fill:#c9d3e0}
 rect.bar{stroke:#fff;stroke-width:1}rect.thin{stroke:none}text.inside{fill:#fff;font-weight:600}
 line.ref{stroke:#1d2430;stroke-width:1.5;stroke-dasharray:6 4}text.ref-label{font-weight:600;text-anchor:middle}
 line.grid{stroke:#e6e9ee}line.axis{stroke:#5b6676}text.tick{fill:#5b6676}

@@ -10,13 +10,23 @@ contract, whose refusals arrive as ComputeRevert with its reason.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from web3 import Web3
 
-from databright.chain.compute_market import ComputeMarket, CoordinatorInfo, Job, JobState, WorkerInfo
+from databright.chain.compute_market import (
+    ZERO_DIGEST,
+    ComputeMarket,
+    CoordinatorInfo,
+    Job,
+    JobState,
+    JobValuePayout,
+    JobValueState,
+    WorkerInfo,
+)
 from databright.chain.connection import Chain
 from databright.chain.deployment import Deployment
+from databright.chain.merkle import ValueTree
 from databright.cid import cid_from_digest, digest_from_cid
 from databright.compute.errors import AttestationError, ComputeError
 from databright.errors import CidError, ConfigError
@@ -183,8 +193,11 @@ class ComputeClient:
         return self.market.slash(_job_id(job_id), _address(worker, "the worker"), _digest(evidence_cid, "the evidence"))
 
     def complete_job(self, job_id: int, result_cid: str, model_hash: bytes, report_cid: str,
-                     units: dict[str, int]) -> dict[str, int]:
-        """Settles a job with each worker's verified units; returns what each was paid, in wei."""
+                     units: dict[str, int], value_cid: str | None = None,
+                     payouts: dict[str, int] | None = None) -> dict[str, int]:
+        """Settles a job with each worker's verified units; returns what each was paid, in wei.
+        With `value_cid` (the stored value report) the contributors' value `payouts` (wei, by
+        address; zero ones are left out of the tree) are kept for their claims."""
         jid = _job_id(job_id)
         result, report = _digest(result_cid, "the result"), _digest(report_cid, "the report")
         if not isinstance(model_hash, bytes) or len(model_hash) != 32:
@@ -197,7 +210,28 @@ class ComputeClient:
             if who in workers:
                 raise ComputeError(f"{who} is listed twice in the units")
             workers[who] = _wei(n, f"the units of {who}")
-        return self.market.complete_job(jid, result, model_hash, report, list(workers), list(workers.values()))
+        value = None
+        if value_cid is not None:
+            paying = {_address(a, "a contributor"): _wei(v, f"the value payout of {a}")
+                      for a, v in (payouts or {}).items()}
+            paying = {a: v for a, v in paying.items() if v > 0}
+            root = ValueTree.of(list(paying.items())).root if paying else ZERO_DIGEST
+            value = JobValuePayout(root, _digest(value_cid, "the value report"), sum(paying.values()))
+        return self.market.complete_job(jid, result, model_hash, report, list(workers), list(workers.values()), value)
+
+    def claim_value(self, job_id: int, amount: int, proof: list[bytes]) -> int:
+        """Claims this account's value payout in a job (once); returns the wei sent to it."""
+        return self.market.claim_value(_job_id(job_id), _wei(amount, "the claimed amount"), proof)
+
+    def job_value(self, job_id: int) -> JobValueState:
+        return self.market.job_value(_job_id(job_id))
+
+    def value_record(self, job_id: int) -> dict[str, Any] | None:
+        """The job's JobValued event (root, value report CID, pool, dividends), or None."""
+        return self.market.value_record(_job_id(job_id), self.deployment.block)
+
+    def value_claimed(self, job_id: int, addr: str | None = None) -> bool:
+        return self.market.value_claimed(_job_id(job_id), _address(addr or self.account, "the account"))
 
     def refund(self, job_id: int) -> int:
         """Returns an expired, unsettled job's fees to its buyer's pull balance; returns the wei."""

@@ -19,13 +19,16 @@ What `ChainAccessPolicy` allows, by what the blob is to the chain:
 * a compute JOB's spec (the specCid of a JobPosted): its uploader (the buyer, normally) and
   approved coordinators — not whoever posts a job naming it, or naming a CID would be a way in;
 * a completed job's RESULT and REPORT (JobCompleted): the job's buyer and approved coordinators;
+* a job's VALUE REPORT (JobValued: what each contributor's data was worth to it, and paid): the
+  job's buyer, approved coordinators, contributors of data to the job's dataset and curators and
+  delegates with voting power there: everyone paid from, or paying, the job's data fee;
 * anything else (uploaded, not referenced on-chain): its uploader only.
 
 Whoever uploaded a blob may always read it back: they held its bytes already. Rights are unions:
 a blob that is both data of one request and the spec of another is readable as a spec.
 
 The chain is scanned through events (RequestCreated, ProposalCreated, VoteCast, JobPosted,
-JobCompleted) and only the blocks added since the last read are fetched, so a read costs one
+JobCompleted, JobValued) and only the blocks added since the last read are fetched, so a read costs one
 block-number query plus, for data and validation blobs, a getVotes call per request (cached for
 the current block) and, for coordinators, an isCoordinator call.
 """
@@ -118,6 +121,8 @@ class _Index:
     job_specs: dict[bytes, list[int]] = field(default_factory=dict)  # job spec digest -> job ids
     job_buyers: dict[int, str] = field(default_factory=dict)  # job id -> buyer
     job_outputs: dict[bytes, list[tuple[int, str]]] = field(default_factory=dict)  # result/report -> (job, kind)
+    job_databases: dict[int, str] = field(default_factory=dict)  # job id -> database
+    value_reports: dict[bytes, list[str]] = field(default_factory=dict)  # value report digest -> databases
 
 
 class ChainAccessPolicy:
@@ -162,6 +167,7 @@ class ChainAccessPolicy:
                 return Decision(True, f"spec of request {index.specs[digest][0]}: readable by any signed account")
             proposals, validated = index.data.get(digest, []), index.validation.get(digest, [])
             job_specs, outputs = index.job_specs.get(digest, []), index.job_outputs.get(digest, [])
+            valued = index.value_reports.get(digest, [])
             if not proposals and not validated and not job_specs and not outputs:
                 return Decision(False, "blob not referenced on-chain (no spec, validation set, data proposal or "
                                        "job): only its uploader may read it")
@@ -173,7 +179,10 @@ class ChainAccessPolicy:
                     return Decision(True, f"buyer of job #{job_id}: its {kind}")
             if self.coordinators.is_approved(who):
                 return Decision(True, "approved coordinator")
-            databases = list(dict.fromkeys([db for _, db, _ in proposals] + validated))
+            for _, db, proposer in index.proposals.values():
+                if proposer == who and db in valued:
+                    return Decision(True, f"contributor to request {db}: the value report of its job")
+            databases = list(dict.fromkeys([db for _, db, _ in proposals] + validated + valued))
             for db in databases:
                 if self._votes_of(db, who, block) > 0:
                     return Decision(True, f"voting power in request {db}")
@@ -187,7 +196,9 @@ class ChainAccessPolicy:
                         "(readable by its contributor)")
         if validated:
             what.append(f"the validation set of request {', '.join(validated)}")
-        if not proposals and not validated:
+        if valued:
+            what.append(f"a value report of request {', '.join(valued)} (readable by its contributors)")
+        if not proposals and not validated and not valued:
             return Decision(False, f"{who} may not read this blob: it is {' and '.join(what)}; approved "
                                    f"coordinators may read it too, and {who} is none of these")
         return Decision(False, f"{who} may not read this blob: it is {' and '.join(what)}; curators and delegates "
@@ -236,11 +247,16 @@ class ChainAccessPolicy:
         for args in market.logs("JobPosted", from_block, to_block):
             job_id = int(args["jobId"])
             index.job_buyers[job_id] = str(args["buyer"])
+            index.job_databases[job_id] = str(args["database"])
             index.job_specs.setdefault(bytes(args["specCid"]), []).append(job_id)
         for args in market.logs("JobCompleted", from_block, to_block):
             job_id = int(args["jobId"])
             index.job_outputs.setdefault(bytes(args["resultCid"]), []).append((job_id, "result"))
             index.job_outputs.setdefault(bytes(args["reportCid"]), []).append((job_id, "report"))
+        for args in market.logs("JobValued", from_block, to_block):
+            job_id = int(args["jobId"])
+            index.job_outputs.setdefault(bytes(args["valueCid"]), []).append((job_id, "value report"))
+            index.value_reports.setdefault(bytes(args["valueCid"]), []).append(index.job_databases[job_id])
 
     def _read_specs(self) -> None:
         """Learns the validation sets of specs that have reached the store since the last call."""
