@@ -55,6 +55,7 @@ bench: setup
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/disk_hints.py
 	$(BIN)/python bench/valuation.py
+	$(BIN)/python bench/netlink.py
 	$(BIN)/python bench/compute.py
 	$(BIN)/python bench/paper_table.py
 
