@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -241,6 +241,11 @@ class Testbed:
 
     # -- sockets and processes on a host ---------------------------------------------------------------
 
+    def on(self, host: str) -> AbstractContextManager[None]:
+        """The body runs with this thread on `host` (its namespace): sockets it creates, threads it starts
+        and processes it forks belong to that host for their whole life."""
+        return entered(self.hosts[host].netns)
+
     def listen(self, host: str, port: int = 0, backlog: int = 16) -> socket.socket:
         """A listening TCP socket of `host` on its testbed address (port 0: the kernel picks)."""
         with entered(self.hosts[host].netns):
@@ -267,10 +272,11 @@ class Testbed:
         self._procs.append(proc)
         return proc
 
-    def run(self, host: str, argv: Sequence[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    def run(self, host: str, argv: Sequence[str], timeout: float = 120.0,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Runs `argv` on `host` to completion and returns its captured output."""
         return subprocess.run(["ip", "netns", "exec", self.hosts[host].netns, *argv],
-                              capture_output=True, text=True, timeout=timeout, check=False)
+                              capture_output=True, text=True, timeout=timeout, check=False, env=env)
 
     # -- faults ---------------------------------------------------------------------------------------
 
