@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from .world import CLI, World
+from .world import CLI, HostProcess, World
 
 
 def test_a_worker_host_registers_over_the_link_and_a_cut_host_cannot(world: World) -> None:
@@ -16,9 +16,8 @@ def test_a_worker_host_registers_over_the_link_and_a_cut_host_cannot(world: Worl
     assert done.returncode == 0, done.stdout + done.stderr
     assert a[12] in {w.address for w in world.market.compute.workers()}
     world.testbed.cut("w1")
-    proc = world.testbed.popen("w1", [*CLI, *world.urls("w1"), "-a", "13", "worker", "register", "--stake", "1"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=world.env())
+    cut_off = HostProcess(world, "w1", "-a", "13", "worker", "register", "--stake", "1")
     with pytest.raises(subprocess.TimeoutExpired):
-        proc.wait(timeout=3)  # no packet crosses a cut link: the request hangs, it is not answered
+        cut_off.proc.wait(timeout=3)  # no packet crosses a cut link: the request hangs, it is not answered
     assert a[13] not in {w.address for w in world.market.compute.workers()}
 
