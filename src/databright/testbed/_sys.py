@@ -1,4 +1,4 @@
-"""The two system calls the testbed is made of: running `ip`/`tc`, and entering a namespace in one thread.
+"""What the testbed is made of: running `ip`/`tc`, entering a namespace in one thread, ending processes.
 
 Kept apart from `netns.Testbed` so the set-up logic reads as a list of `ip` commands.
 """
@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from databright.testbed.errors import TestbedError
 
@@ -69,3 +72,41 @@ def entered(netns: str) -> Iterator[None]:
     finally:
         os.close(target)
         os.close(own)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def end(proc: subprocess.Popen[Any]) -> None:
+    """Terminates `proc`'s session (the process group it leads), killing it if it lingers."""
+    if proc.poll() is None:
+        for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 5
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)

@@ -26,17 +26,15 @@ import ipaddress
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from databright.testbed._sys import entered, ip, namespaces, tc
+from databright.testbed._sys import alive, end, entered, ip, kill, namespaces, tc
 from databright.testbed.errors import RouteRefused, TestbedError
 
 PREFIX = "dbtb"
@@ -83,16 +81,6 @@ def unavailable_reason() -> str | None:
     if missing:
         return f"network namespaces need iproute2 ({' and '.join(missing)} not found)"
     return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Testbed:
@@ -148,7 +136,7 @@ class Testbed:
                 found = _NAME.match(name)
                 if found is None:
                     continue
-                if _alive(int(found.group(2))):
+                if alive(int(found.group(2))):
                     used.add(int(found.group(1)))
                 else:
                     ip("netns", "delete", name, check=False)
@@ -191,16 +179,22 @@ class Testbed:
     def close(self) -> None:
         """Ends the processes started on the hosts, then deletes every namespace of this testbed."""
         for proc in self._procs:
-            _end(proc)
+            end(proc)
         self._procs.clear()
+        failures = []
         for netns in [h.netns for h in self.hosts.values()] + ([self.bridge_ns] if self.bridge_ns else []):
             if netns in namespaces():
                 for pid in ip("netns", "pids", netns, check=False).split():
-                    _kill(int(pid))  # only processes started on this testbed's hosts can be in there
-                ip("netns", "delete", netns)
+                    kill(int(pid))  # only processes started on this testbed's hosts can be in there
+                try:
+                    ip("netns", "delete", netns)
+                except TestbedError as exc:  # go on with the others, then say what is left
+                    failures.append(str(exc))
         self.hosts.clear()
         self.bridge_ns = ""
         _open.discard(self)
+        if failures:
+            raise TestbedError("teardown left namespaces behind: " + "; ".join(failures))
 
     def leftovers(self) -> list[str]:
         """Namespaces still named after this process's testbeds (empty after every close)."""
@@ -303,34 +297,6 @@ class Testbed:
         """`tc qdisc show` of both ends of `host`'s link (host side, bridge side), to check the shaping."""
         return (tc("qdisc", "show", "dev", HOST_DEV, netns=self.hosts[host].netns),
                 tc("qdisc", "show", "dev", self.hosts[host].port, netns=self.bridge_ns))
-
-
-def _end(proc: subprocess.Popen[Any]) -> None:
-    """Terminates `proc`'s session (the process group it leads), killing it if it lingers."""
-    if proc.poll() is None:
-        for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-    for stream in (proc.stdin, proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + 5
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.01)
 
 
 @atexit.register
