@@ -7,7 +7,8 @@ rule: a message of at most SMALL bytes is echoed whole, a larger one is acknowle
 measure the same things for every transport; another one (the worker protocol) is plugged in by writing
 its factory, and compared against `tcp_client` in the same run.
 
-Run as a script, this is also the far end (`serve`: raw TCP and gRPC with TLS side by side, one process)
+Run as a script, this is also the far end (`serve`: raw TCP, TCP in TLS and gRPC with TLS side by side, in
+one process)
 and the near end (`client`: reads `KIND rtt|tput N` lines, answers one JSON line each), so that either
 can be started on another host of a testbed (`bench/netlink.py`).
 """
@@ -18,13 +19,16 @@ import argparse
 import json
 import queue
 import socket
+import ssl
 import statistics
 import struct
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
+from pathlib import Path
 from typing import Any, Protocol
 
 import grpc
@@ -100,9 +104,15 @@ def _recv_exact(sock: socket.socket, n: int) -> bytearray:
 
 
 class TcpClient:
-    def __init__(self, host: str, port: int) -> None:
-        self.sock = socket.create_connection((host, port), timeout=60)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    """Raw TCP; with `cert`, the same inside TLS (the far end's certificate as the only root)."""
+
+    def __init__(self, host: str, port: int, cert: bytes | None = None) -> None:
+        sock = socket.create_connection((host, port), timeout=60)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if cert is not None:
+            context = ssl.create_default_context(cadata=cert.decode())
+            sock = context.wrap_socket(sock, server_hostname=host)
+        self.sock = sock
 
     def exchange(self, payload: bytes) -> bytes:
         if len(payload) <= SMALL:
@@ -116,9 +126,15 @@ class TcpClient:
         self.sock.close()
 
 
-def _tcp_serve(server: socket.socket) -> None:
+def _tcp_serve(server: socket.socket, tls: ssl.SSLContext | None = None) -> None:
     def handle(conn: socket.socket) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            try:
+                conn = tls.wrap_socket(conn, server_side=True)
+            except (ssl.SSLError, OSError):
+                conn.close()
+                return
         with conn:
             try:
                 while True:
@@ -190,10 +206,16 @@ def _grpc_server(bind: str, cert: bytes, key: bytes) -> tuple[grpc.Server, int]:
 
 def serve(bind: str, cert: bytes, key: bytes) -> None:
     """Serves raw TCP and gRPC on `bind` until stdin closes; prints their ports as one JSON line first."""
-    tcp = socket.create_server((bind, 0))
+    tcp, tls = socket.create_server((bind, 0)), socket.create_server((bind, 0))
     threading.Thread(target=_tcp_serve, args=(tcp,), daemon=True).start()
+    with tempfile.TemporaryDirectory() as folder:  # ssl loads a certificate chain from files only
+        Path(folder, "cert.pem").write_bytes(cert)
+        Path(folder, "key.pem").write_bytes(key)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(Path(folder, "cert.pem"), Path(folder, "key.pem"))
+    threading.Thread(target=_tcp_serve, args=(tls, context), daemon=True).start()
     server, grpc_port = _grpc_server(bind, cert, key)
-    print(json.dumps({"tcp": tcp.getsockname()[1], "grpc": grpc_port}), flush=True)
+    print(json.dumps({"tcp": tcp.getsockname()[1], "tls": tls.getsockname()[1], "grpc": grpc_port}), flush=True)
     sys.stdin.read()
     server.stop(0)
 
@@ -202,6 +224,7 @@ def factories(host: str, ports: dict[str, int], cert: bytes) -> dict[str, Client
     """The transports the client end knows, each a factory bound to the far end's address."""
     return {
         "tcp": lambda: TcpClient(host, ports["tcp"]),
+        "tls": lambda: TcpClient(host, ports["tls"], cert),
         "grpc-unary": lambda: GrpcUnary(host, ports["grpc"], cert),
         "grpc-stream": lambda: GrpcStream(host, ports["grpc"], cert),
     }

@@ -1,8 +1,9 @@
 """The network baseline the worker protocol is judged against: raw sockets and plain gRPC, two paths.
 
 For each path (loopback on this host; and across two testbed hosts, i.e. network namespaces joined through
-a bridge by 1 Gbit/s `tbf`-shaped links, see `databright.testbed`) and each transport (raw TCP, gRPC with
-TLS as a unary call, gRPC with TLS as a bidirectional stream), it measures:
+a bridge by 1 Gbit/s `tbf`-shaped links, see `databright.testbed`) and each transport (raw TCP; the same
+framing inside TLS, to show TLS's own share; gRPC with TLS as a unary call; gRPC with TLS as a
+bidirectional stream), it measures:
 
   rtt_us     median round trip of a 1 KiB message echoed back, one connection kept open
   tput_mib_s throughput of 4 MiB messages sent one after another, each acknowledged (8 bytes)
@@ -45,7 +46,7 @@ from databright.testbed import Testbed, unavailable_reason
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "netlink.json"
 ECHO = str(ROOT / "bench" / "_echo.py")
-KINDS = ["tcp", "grpc-unary", "grpc-stream"]
+KINDS = ["tcp", "tls", "grpc-unary", "grpc-stream"]
 
 
 def self_signed(folder: Path, addresses: list[str]) -> tuple[Path, Path]:
@@ -132,6 +133,8 @@ def build_report(samples: dict[str, dict[str, dict[str, list[float]]]], args: ar
         med = {k: {m: statistics.median(v) for m, v in ms.items()} for k, ms in kinds.items()}
         paths[name] = {
             **{k: {**med[k], "rounds": kinds[k]} for k in KINDS},
+            "tls_rtt_ratio": med["tls"]["rtt_us"] / med["tcp"]["rtt_us"],
+            "tls_tput_ratio": med["tls"]["tput_mib_s"] / med["tcp"]["tput_mib_s"],
             "grpc_stream_rtt_ratio": med["grpc-stream"]["rtt_us"] / med["tcp"]["rtt_us"],
             "grpc_unary_rtt_ratio": med["grpc-unary"]["rtt_us"] / med["tcp"]["rtt_us"],
             "grpc_stream_tput_ratio": med["grpc-stream"]["tput_mib_s"] / med["tcp"]["tput_mib_s"],
