@@ -42,6 +42,35 @@ def test_hosts_talk_over_the_bridge(testbed: Testbed) -> None:
     accepted[0].close()
 
 
+def _recv_all(sock: socket.socket, n: int) -> int:
+    got = 0
+    while got < n and (chunk := sock.recv(1 << 20)):
+        got += len(chunk)
+    return got
+
+
+def test_link_counters_count_what_crosses_the_link(testbed: Testbed) -> None:
+    server = testbed.listen("w0")
+    thread, accepted = _accept_one(server)
+    sent_before, _ = testbed.link_bytes("c")
+    _, w1_before = testbed.link_bytes("w1")
+    with testbed.connect("c", testbed.address("w0"), server.getsockname()[1]) as client:
+        thread.join(5)
+        got = []
+        reader = threading.Thread(target=lambda: got.append(_recv_all(accepted[0], 1_000_000)), daemon=True)
+        reader.start()
+        client.sendall(bytes(1_000_000))
+        reader.join(10)
+        assert got == [1_000_000]
+    sent, _ = testbed.link_bytes("c")
+    _, received = testbed.link_bytes("w0")
+    assert 1_000_000 < sent - sent_before < 1_100_000  # the payload and its TCP/IP headers, nothing twice
+    assert received >= 1_000_000
+    assert testbed.link_bytes("w1")[1] - w1_before < 10_000  # the bridge learned: w1 saw none of it
+    server.close()
+    accepted[0].close()
+
+
 def test_addresses_are_private_and_distinct(testbed: Testbed) -> None:
     assert testbed.subnet is not None and testbed.subnet.is_private
     addresses = [testbed.address(h) for h in ("c", "w0", "w1")]

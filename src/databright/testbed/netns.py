@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import fcntl
 import ipaddress
+import json
 import os
 import re
 import shutil
@@ -292,6 +293,12 @@ class Testbed:
         finally:
             for host in hosts:
                 self.restore(host)
+
+    def link_bytes(self, host: str) -> tuple[int, int]:
+        """Bytes `host` has sent and received on its link so far (its eth0's counters: every header,
+        handshake and retransmission included, as a network card counts them)."""
+        stats = json.loads(ip("-s", "-j", "link", "show", HOST_DEV, netns=self.hosts[host].netns))[0]["stats64"]
+        return int(stats["tx"]["bytes"]), int(stats["rx"]["bytes"])
 
     def qdiscs(self, host: str) -> tuple[str, str]:
         """`tc qdisc show` of both ends of `host`'s link (host side, bridge side), to check the shaping."""
