@@ -12,14 +12,14 @@ import torch
 from databright.compute.checkpoint import CheckpointStore, Progress, WorkerStats
 from databright.compute.data import TrainingData, prepare
 from databright.compute.errors import ComputeError, JobSpecError
-from databright.compute.models import build_model, check_model, parameter_count
 from databright.compute.report import index_hash
 from databright.compute.schedule import schedule
 from databright.compute.sealing import public_key_of, seal, unseal
-from databright.compute.spec import ModelSpec
-from databright.compute.training import Replica, batch_order, sum_gradients
-from databright.compute.worker import Fault
 from databright.datasets.canonical import CanonicalDataset
+from databright.demo.faulty_worker import Fault
+from databright.training.models import build_model, check_model, parameter_count
+from databright.training.replica import Replica, batch_order, sum_gradients
+from databright.training.spec import ModelSpec
 
 from .conftest import BUYER_KEY, DIGITS_SPEC, digits_parts, job_spec
 
@@ -161,8 +161,8 @@ def test_index_hash_depends_on_the_set_not_its_order() -> None:
 
 
 def test_agreement_by_hash_and_within_tolerance(digits_data: TrainingData) -> None:
-    from databright.compute.spec import Tolerance
     from databright.compute.verification import agreement
+    from databright.training.spec import Tolerance
 
     spec = job_spec(model={"kind": "mlp"})
     a = Replica(spec, (8, 8), 10)
@@ -197,9 +197,9 @@ def test_spot_check_draws_and_detection_probability() -> None:
 
 
 def test_a_worker_rebuilds_its_replica_when_a_job_id_comes_back_with_another_spec() -> None:
-    from databright.compute.worker import TrainingWorker
+    from databright.worker.trainer import Trainer
 
-    worker = TrainingWorker("0x" + "ab" * 20)
+    worker = Trainer("0x" + "ab" * 20)
     for kind in ("mlp", "cnn"):  # two markets both number their first job 1
         spec = job_spec(model={"kind": kind})
         state = Replica(spec, (8, 8), 10)

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from databright.compute.groups import Credit, Faulty, GroupResult, Position, digest
-from databright.compute.pool import WorkerHandle
-from databright.compute.spec import JobSpec, Tolerance
-from databright.compute.training import Array, Replica, packed_state_hash
+from databright.compute.handle import WorkerHandle
+from databright.training.replica import Array, Replica, packed_state_hash
+from databright.training.spec import JobSpec, Tolerance
 
 if TYPE_CHECKING:
     from databright.compute.checkpoint import Progress
