@@ -104,17 +104,30 @@ def worker_start(
     identities: Annotated[str | None, typer.Option(help="Host these dev accounts in this process, e.g. 12..15 "
                                                         "(each its own key, stake and session); default: -a.")]
     = None,
+    key_file: Annotated[Path | None, typer.Option(help="Host the identities whose private keys this file "
+                                                       "holds (one 0x... per line; keep it 0600) instead of "
+                                                       "the chain's dev keys.")] = None,
 ) -> None:
     """Stake and serve as a worker (dialling out to the coordinators; nothing listens) until Ctrl-C."""
     import time
 
+    from eth_account import Account
+
     from databright.compute.worker_service import start_workers
 
     m = market(ctx)
-    accounts = [m.chain.accounts()[i] for i in parse_identities(identities)] if identities else [m.account]
+    keys = None
+    if key_file is not None:
+        try:
+            keys = [Account.from_key(line.strip()) for line in key_file.read_text().splitlines() if line.strip()]
+        except (OSError, ValueError) as exc:
+            raise ComputeError(f"--key-file {key_file}: not a file of private keys ({type(exc).__name__})") from None
+        accounts = [str(k.address) for k in keys]
+    else:
+        accounts = [m.chain.accounts()[i] for i in parse_identities(identities)] if identities else [m.account]
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a polite kill ends like Ctrl-C
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    started = start_workers(m, accounts, parse_amount(stake, "stake"), coordinator)
+    started = start_workers(m, accounts, parse_amount(stake, "stake"), coordinator, keys)
     for address, sent in started.staked.items():
         console.print(f"worker {address} staked (sent {format_amount(sent)} ETH now)")
     announced: set[int] = set()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from databright.chain.keys import signer
@@ -63,11 +64,13 @@ def coordinators(market: Market, coordinator: str | None) -> list[CoordinatorEnd
     return published
 
 
-def start_workers(market: Market, accounts: list[str], stake: int, coordinator: str | None) -> StartedWorkers:
-    """Stakes every identity, then starts one agent per (identity, coordinator)."""
+def start_workers(market: Market, accounts: list[str], stake: int, coordinator: str | None,
+                  keys: list[LocalAccount] | None = None) -> StartedWorkers:
+    """Stakes every identity, then starts one agent per (identity, coordinator). The identities' keys are
+    the chain's dev keys of `accounts`, or `keys` (then `accounts` are their addresses)."""
     found = coordinators(market, coordinator)
-    staked = {a: ensure_stake(market.as_account(a), stake) for a in accounts}
-    keys = [signer(market.chain, a) for a in accounts]
+    keys = keys if keys is not None else [signer(market.chain, a) for a in accounts]
+    staked = {str(k.address): ensure_stake(market.as_account(str(k.address)), stake) for k in keys}
     endpoints = [Endpoint(e.url, e.cert_sha256, e.coordinator, market.chain.chain_id,
                           market.deployment.compute_market) for e in found]
     return StartedWorkers(Host(keys, endpoints).start(), found, staked)
