@@ -1,31 +1,29 @@
-from collections.abc import Iterable as _Iterable
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar
-
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from google.protobuf.internal import containers as _containers
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Tensor(_message.Message):
-    __slots__ = ("data", "dtype", "shape")
+    __slots__ = ("dtype", "shape", "data")
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     dtype: str
     shape: _containers.RepeatedScalarFieldContainer[int]
     data: bytes
-    def __init__(self, dtype: str | None = ..., shape: _Iterable[int] | None = ..., data: bytes | None = ...) -> None: ...
+    def __init__(self, dtype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("address",)
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     address: str
-    def __init__(self, address: str | None = ...) -> None: ...
+    def __init__(self, address: _Optional[str] = ...) -> None: ...
 
 class Challenge(_message.Message):
-    __slots__ = ("chain_id", "coordinator", "expires", "market", "nonce")
+    __slots__ = ("nonce", "coordinator", "chain_id", "market", "expires")
     NONCE_FIELD_NUMBER: _ClassVar[int]
     COORDINATOR_FIELD_NUMBER: _ClassVar[int]
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -36,7 +34,7 @@ class Challenge(_message.Message):
     chain_id: int
     market: str
     expires: int
-    def __init__(self, nonce: bytes | None = ..., coordinator: str | None = ..., chain_id: int | None = ..., market: str | None = ..., expires: int | None = ...) -> None: ...
+    def __init__(self, nonce: _Optional[bytes] = ..., coordinator: _Optional[str] = ..., chain_id: _Optional[int] = ..., market: _Optional[str] = ..., expires: _Optional[int] = ...) -> None: ...
 
 class Answer(_message.Message):
     __slots__ = ("address", "signature")
@@ -44,22 +42,22 @@ class Answer(_message.Message):
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     address: str
     signature: bytes
-    def __init__(self, address: str | None = ..., signature: bytes | None = ...) -> None: ...
+    def __init__(self, address: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("address",)
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     address: str
-    def __init__(self, address: str | None = ...) -> None: ...
+    def __init__(self, address: _Optional[str] = ...) -> None: ...
 
 class Refused(_message.Message):
     __slots__ = ("reason",)
     REASON_FIELD_NUMBER: _ClassVar[int]
     reason: str
-    def __init__(self, reason: str | None = ...) -> None: ...
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class Setup(_message.Message):
-    __slots__ = ("feature_shape", "n_classes", "spec_json", "state")
+    __slots__ = ("spec_json", "feature_shape", "n_classes", "state")
     SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
     FEATURE_SHAPE_FIELD_NUMBER: _ClassVar[int]
     N_CLASSES_FIELD_NUMBER: _ClassVar[int]
@@ -68,10 +66,10 @@ class Setup(_message.Message):
     feature_shape: _containers.RepeatedScalarFieldContainer[int]
     n_classes: int
     state: bytes
-    def __init__(self, spec_json: str | None = ..., feature_shape: _Iterable[int] | None = ..., n_classes: int | None = ..., state: bytes | None = ...) -> None: ...
+    def __init__(self, spec_json: _Optional[str] = ..., feature_shape: _Optional[_Iterable[int]] = ..., n_classes: _Optional[int] = ..., state: _Optional[bytes] = ...) -> None: ...
 
 class SetupStage(_message.Message):
-    __slots__ = ("feature_shape", "index", "n_classes", "spec_json", "state")
+    __slots__ = ("spec_json", "feature_shape", "n_classes", "index", "state")
     SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
     FEATURE_SHAPE_FIELD_NUMBER: _ClassVar[int]
     N_CLASSES_FIELD_NUMBER: _ClassVar[int]
@@ -82,20 +80,20 @@ class SetupStage(_message.Message):
     n_classes: int
     index: int
     state: bytes
-    def __init__(self, spec_json: str | None = ..., feature_shape: _Iterable[int] | None = ..., n_classes: int | None = ..., index: int | None = ..., state: bytes | None = ...) -> None: ...
+    def __init__(self, spec_json: _Optional[str] = ..., feature_shape: _Optional[_Iterable[int]] = ..., n_classes: _Optional[int] = ..., index: _Optional[int] = ..., state: _Optional[bytes] = ...) -> None: ...
 
 class RunUnit(_message.Message):
-    __slots__ = ("every", "xs", "ys")
+    __slots__ = ("xs", "ys", "every")
     XS_FIELD_NUMBER: _ClassVar[int]
     YS_FIELD_NUMBER: _ClassVar[int]
     EVERY_FIELD_NUMBER: _ClassVar[int]
     xs: _containers.RepeatedCompositeFieldContainer[Tensor]
     ys: _containers.RepeatedCompositeFieldContainer[Tensor]
     every: int
-    def __init__(self, xs: _Iterable[Tensor | _Mapping] | None = ..., ys: _Iterable[Tensor | _Mapping] | None = ..., every: int | None = ...) -> None: ...
+    def __init__(self, xs: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., ys: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., every: _Optional[int] = ...) -> None: ...
 
 class GradStep(_message.Message):
-    __slots__ = ("batch_total", "grads", "has_grads", "x", "y")
+    __slots__ = ("has_grads", "grads", "x", "y", "batch_total")
     HAS_GRADS_FIELD_NUMBER: _ClassVar[int]
     GRADS_FIELD_NUMBER: _ClassVar[int]
     X_FIELD_NUMBER: _ClassVar[int]
@@ -106,7 +104,7 @@ class GradStep(_message.Message):
     x: Tensor
     y: Tensor
     batch_total: int
-    def __init__(self, has_grads: bool | None = ..., grads: _Iterable[Tensor | _Mapping] | None = ..., x: Tensor | _Mapping | None = ..., y: Tensor | _Mapping | None = ..., batch_total: int | None = ...) -> None: ...
+    def __init__(self, has_grads: _Optional[bool] = ..., grads: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., x: _Optional[_Union[Tensor, _Mapping]] = ..., y: _Optional[_Union[Tensor, _Mapping]] = ..., batch_total: _Optional[int] = ...) -> None: ...
 
 class Finish(_message.Message):
     __slots__ = ("grads", "with_state")
@@ -114,7 +112,7 @@ class Finish(_message.Message):
     WITH_STATE_FIELD_NUMBER: _ClassVar[int]
     grads: _containers.RepeatedCompositeFieldContainer[Tensor]
     with_state: bool
-    def __init__(self, grads: _Iterable[Tensor | _Mapping] | None = ..., with_state: bool | None = ...) -> None: ...
+    def __init__(self, grads: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., with_state: _Optional[bool] = ...) -> None: ...
 
 class StageForward(_message.Message):
     __slots__ = ("mb", "x")
@@ -122,10 +120,10 @@ class StageForward(_message.Message):
     X_FIELD_NUMBER: _ClassVar[int]
     mb: int
     x: Tensor
-    def __init__(self, mb: int | None = ..., x: Tensor | _Mapping | None = ...) -> None: ...
+    def __init__(self, mb: _Optional[int] = ..., x: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
 
 class StageBackward(_message.Message):
-    __slots__ = ("grad", "mb", "total", "y")
+    __slots__ = ("mb", "grad", "y", "total")
     MB_FIELD_NUMBER: _ClassVar[int]
     GRAD_FIELD_NUMBER: _ClassVar[int]
     Y_FIELD_NUMBER: _ClassVar[int]
@@ -134,10 +132,10 @@ class StageBackward(_message.Message):
     grad: Tensor
     y: Tensor
     total: int
-    def __init__(self, mb: int | None = ..., grad: Tensor | _Mapping | None = ..., y: Tensor | _Mapping | None = ..., total: int | None = ...) -> None: ...
+    def __init__(self, mb: _Optional[int] = ..., grad: _Optional[_Union[Tensor, _Mapping]] = ..., y: _Optional[_Union[Tensor, _Mapping]] = ..., total: _Optional[int] = ...) -> None: ...
 
 class StageForwardBackward(_message.Message):
-    __slots__ = ("mb", "total", "x", "y")
+    __slots__ = ("mb", "x", "y", "total")
     MB_FIELD_NUMBER: _ClassVar[int]
     X_FIELD_NUMBER: _ClassVar[int]
     Y_FIELD_NUMBER: _ClassVar[int]
@@ -146,20 +144,20 @@ class StageForwardBackward(_message.Message):
     x: Tensor
     y: Tensor
     total: int
-    def __init__(self, mb: int | None = ..., x: Tensor | _Mapping | None = ..., y: Tensor | _Mapping | None = ..., total: int | None = ...) -> None: ...
+    def __init__(self, mb: _Optional[int] = ..., x: _Optional[_Union[Tensor, _Mapping]] = ..., y: _Optional[_Union[Tensor, _Mapping]] = ..., total: _Optional[int] = ...) -> None: ...
 
 class StageStep(_message.Message):
     __slots__ = ("with_hash",)
     WITH_HASH_FIELD_NUMBER: _ClassVar[int]
     with_hash: bool
-    def __init__(self, with_hash: bool | None = ...) -> None: ...
+    def __init__(self, with_hash: _Optional[bool] = ...) -> None: ...
 
 class Empty(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class Request(_message.Message):
-    __slots__ = ("finish", "grad_step", "id", "job", "ping", "role", "run_unit", "setup", "setup_stage", "stage_backward", "stage_forward", "stage_forward_backward", "stage_snapshot", "stage_step", "traffic", "unit")
+    __slots__ = ("id", "job", "unit", "role", "setup", "run_unit", "grad_step", "finish", "setup_stage", "stage_forward", "stage_backward", "stage_forward_backward", "stage_step", "stage_snapshot", "traffic", "ping")
     ID_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
     UNIT_FIELD_NUMBER: _ClassVar[int]
@@ -192,16 +190,16 @@ class Request(_message.Message):
     stage_snapshot: Empty
     traffic: Empty
     ping: Empty
-    def __init__(self, id: int | None = ..., job: str | None = ..., unit: int | None = ..., role: str | None = ..., setup: Setup | _Mapping | None = ..., run_unit: RunUnit | _Mapping | None = ..., grad_step: GradStep | _Mapping | None = ..., finish: Finish | _Mapping | None = ..., setup_stage: SetupStage | _Mapping | None = ..., stage_forward: StageForward | _Mapping | None = ..., stage_backward: StageBackward | _Mapping | None = ..., stage_forward_backward: StageForwardBackward | _Mapping | None = ..., stage_step: StageStep | _Mapping | None = ..., stage_snapshot: Empty | _Mapping | None = ..., traffic: Empty | _Mapping | None = ..., ping: Empty | _Mapping | None = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., job: _Optional[str] = ..., unit: _Optional[int] = ..., role: _Optional[str] = ..., setup: _Optional[_Union[Setup, _Mapping]] = ..., run_unit: _Optional[_Union[RunUnit, _Mapping]] = ..., grad_step: _Optional[_Union[GradStep, _Mapping]] = ..., finish: _Optional[_Union[Finish, _Mapping]] = ..., setup_stage: _Optional[_Union[SetupStage, _Mapping]] = ..., stage_forward: _Optional[_Union[StageForward, _Mapping]] = ..., stage_backward: _Optional[_Union[StageBackward, _Mapping]] = ..., stage_forward_backward: _Optional[_Union[StageForwardBackward, _Mapping]] = ..., stage_step: _Optional[_Union[StageStep, _Mapping]] = ..., stage_snapshot: _Optional[_Union[Empty, _Mapping]] = ..., traffic: _Optional[_Union[Empty, _Mapping]] = ..., ping: _Optional[_Union[Empty, _Mapping]] = ...) -> None: ...
 
 class Hash(_message.Message):
     __slots__ = ("hash",)
     HASH_FIELD_NUMBER: _ClassVar[int]
     hash: str
-    def __init__(self, hash: str | None = ...) -> None: ...
+    def __init__(self, hash: _Optional[str] = ...) -> None: ...
 
 class UnitResult(_message.Message):
-    __slots__ = ("hash", "losses", "seconds", "state", "trace")
+    __slots__ = ("losses", "state", "hash", "trace", "seconds")
     LOSSES_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
@@ -212,7 +210,7 @@ class UnitResult(_message.Message):
     hash: str
     trace: _containers.RepeatedScalarFieldContainer[str]
     seconds: float
-    def __init__(self, losses: _Iterable[float] | None = ..., state: bytes | None = ..., hash: str | None = ..., trace: _Iterable[str] | None = ..., seconds: float | None = ...) -> None: ...
+    def __init__(self, losses: _Optional[_Iterable[float]] = ..., state: _Optional[bytes] = ..., hash: _Optional[str] = ..., trace: _Optional[_Iterable[str]] = ..., seconds: _Optional[float] = ...) -> None: ...
 
 class GradResult(_message.Message):
     __slots__ = ("grads", "loss_sum", "seconds")
@@ -222,39 +220,39 @@ class GradResult(_message.Message):
     grads: _containers.RepeatedCompositeFieldContainer[Tensor]
     loss_sum: float
     seconds: float
-    def __init__(self, grads: _Iterable[Tensor | _Mapping] | None = ..., loss_sum: float | None = ..., seconds: float | None = ...) -> None: ...
+    def __init__(self, grads: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., loss_sum: _Optional[float] = ..., seconds: _Optional[float] = ...) -> None: ...
 
 class FinishResult(_message.Message):
-    __slots__ = ("has_state", "hash", "state")
+    __slots__ = ("hash", "state", "has_state")
     HASH_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     HAS_STATE_FIELD_NUMBER: _ClassVar[int]
     hash: str
     state: bytes
     has_state: bool
-    def __init__(self, hash: str | None = ..., state: bytes | None = ..., has_state: bool | None = ...) -> None: ...
+    def __init__(self, hash: _Optional[str] = ..., state: _Optional[bytes] = ..., has_state: _Optional[bool] = ...) -> None: ...
 
 class TensorResult(_message.Message):
     __slots__ = ("tensor",)
     TENSOR_FIELD_NUMBER: _ClassVar[int]
     tensor: Tensor
-    def __init__(self, tensor: Tensor | _Mapping | None = ...) -> None: ...
+    def __init__(self, tensor: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
 
 class StepResult(_message.Message):
-    __slots__ = ("hash", "loss", "seconds")
+    __slots__ = ("loss", "seconds", "hash")
     LOSS_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
     loss: float
     seconds: float
     hash: str
-    def __init__(self, loss: float | None = ..., seconds: float | None = ..., hash: str | None = ...) -> None: ...
+    def __init__(self, loss: _Optional[float] = ..., seconds: _Optional[float] = ..., hash: _Optional[str] = ...) -> None: ...
 
 class Blob(_message.Message):
     __slots__ = ("data",)
     DATA_FIELD_NUMBER: _ClassVar[int]
     data: bytes
-    def __init__(self, data: bytes | None = ...) -> None: ...
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
 
 class Counters(_message.Message):
     __slots__ = ("values",)
@@ -264,10 +262,10 @@ class Counters(_message.Message):
         VALUE_FIELD_NUMBER: _ClassVar[int]
         key: str
         value: float
-        def __init__(self, key: str | None = ..., value: float | None = ...) -> None: ...
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     VALUES_FIELD_NUMBER: _ClassVar[int]
     values: _containers.ScalarMap[str, float]
-    def __init__(self, values: _Mapping[str, float] | None = ...) -> None: ...
+    def __init__(self, values: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Pong(_message.Message):
     __slots__ = ("address", "pid")
@@ -275,16 +273,16 @@ class Pong(_message.Message):
     PID_FIELD_NUMBER: _ClassVar[int]
     address: str
     pid: int
-    def __init__(self, address: str | None = ..., pid: int | None = ...) -> None: ...
+    def __init__(self, address: _Optional[str] = ..., pid: _Optional[int] = ...) -> None: ...
 
 class Failure(_message.Message):
     __slots__ = ("reason",)
     REASON_FIELD_NUMBER: _ClassVar[int]
     reason: str
-    def __init__(self, reason: str | None = ...) -> None: ...
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class Reply(_message.Message):
-    __slots__ = ("ack", "blob", "counters", "failure", "finish", "grad", "hash", "id", "pong", "signature", "step", "tensor", "unit")
+    __slots__ = ("id", "signature", "ack", "hash", "unit", "grad", "finish", "tensor", "step", "blob", "counters", "pong", "failure")
     ID_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
@@ -311,20 +309,20 @@ class Reply(_message.Message):
     counters: Counters
     pong: Pong
     failure: Failure
-    def __init__(self, id: int | None = ..., signature: bytes | None = ..., ack: Empty | _Mapping | None = ..., hash: Hash | _Mapping | None = ..., unit: UnitResult | _Mapping | None = ..., grad: GradResult | _Mapping | None = ..., finish: FinishResult | _Mapping | None = ..., tensor: TensorResult | _Mapping | None = ..., step: StepResult | _Mapping | None = ..., blob: Blob | _Mapping | None = ..., counters: Counters | _Mapping | None = ..., pong: Pong | _Mapping | None = ..., failure: Failure | _Mapping | None = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., signature: _Optional[bytes] = ..., ack: _Optional[_Union[Empty, _Mapping]] = ..., hash: _Optional[_Union[Hash, _Mapping]] = ..., unit: _Optional[_Union[UnitResult, _Mapping]] = ..., grad: _Optional[_Union[GradResult, _Mapping]] = ..., finish: _Optional[_Union[FinishResult, _Mapping]] = ..., tensor: _Optional[_Union[TensorResult, _Mapping]] = ..., step: _Optional[_Union[StepResult, _Mapping]] = ..., blob: _Optional[_Union[Blob, _Mapping]] = ..., counters: _Optional[_Union[Counters, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., failure: _Optional[_Union[Failure, _Mapping]] = ...) -> None: ...
 
 class FromWorker(_message.Message):
-    __slots__ = ("answer", "hello", "reply")
+    __slots__ = ("hello", "answer", "reply")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ANSWER_FIELD_NUMBER: _ClassVar[int]
     REPLY_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     answer: Answer
     reply: Reply
-    def __init__(self, hello: Hello | _Mapping | None = ..., answer: Answer | _Mapping | None = ..., reply: Reply | _Mapping | None = ...) -> None: ...
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., answer: _Optional[_Union[Answer, _Mapping]] = ..., reply: _Optional[_Union[Reply, _Mapping]] = ...) -> None: ...
 
 class FromCoordinator(_message.Message):
-    __slots__ = ("challenge", "refused", "request", "welcome")
+    __slots__ = ("challenge", "welcome", "refused", "request")
     CHALLENGE_FIELD_NUMBER: _ClassVar[int]
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     REFUSED_FIELD_NUMBER: _ClassVar[int]
@@ -333,4 +331,4 @@ class FromCoordinator(_message.Message):
     welcome: Welcome
     refused: Refused
     request: Request
-    def __init__(self, challenge: Challenge | _Mapping | None = ..., welcome: Welcome | _Mapping | None = ..., refused: Refused | _Mapping | None = ..., request: Request | _Mapping | None = ...) -> None: ...
+    def __init__(self, challenge: _Optional[_Union[Challenge, _Mapping]] = ..., welcome: _Optional[_Union[Welcome, _Mapping]] = ..., refused: _Optional[_Union[Refused, _Mapping]] = ..., request: _Optional[_Union[Request, _Mapping]] = ...) -> None: ...
