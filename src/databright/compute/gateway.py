@@ -172,10 +172,11 @@ class Gateway:
     """Starts with `start()` (returns the URL workers dial), stops with `stop()`."""
 
     def __init__(self, folder: Path, identity: CoordinatorIdentity, admit: Callable[[str], str | None], *,
-                 host: str = "127.0.0.1", port: int = 0, max_message: int = MAX_MESSAGE) -> None:
+                 host: str = "127.0.0.1", port: int = 0, max_message: int = MAX_MESSAGE,
+                 handshake_s: int = HANDSHAKE_S) -> None:
         self.tls = load_or_create(folder)
         self.identity, self.admit = identity, admit
-        self.host, self.port, self.max_message = host, port, max_message
+        self.host, self.port, self.max_message, self.handshake_s = host, port, max_message, handshake_s
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="gateway", daemon=True)
         self._server: grpc.aio.Server | None = None
@@ -265,7 +266,7 @@ class Gateway:
     async def _session(self, requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         peer = context.peer()
         try:
-            first = await asyncio.wait_for(context.read(), HANDSHAKE_S)
+            first = await asyncio.wait_for(context.read(), self.handshake_s)
         except TimeoutError:
             self._refuse("", peer, "no hello")
             return
@@ -275,10 +276,10 @@ class Gateway:
         address = str(Web3.to_checksum_address(first.hello.address))
         me = self.identity
         challenge = pb.Challenge(nonce=os.urandom(32), coordinator=me.address, chain_id=me.chain_id,
-                                 market=me.market, expires=int(time.time()) + HANDSHAKE_S)
+                                 market=me.market, expires=int(time.time()) + self.handshake_s)
         await context.write(pb.FromCoordinator(challenge=challenge))
         try:
-            answer = await asyncio.wait_for(context.read(), HANDSHAKE_S)
+            answer = await asyncio.wait_for(context.read(), self.handshake_s + 5)
         except TimeoutError:
             self._refuse(address, peer, "no answer to the challenge")
             return
