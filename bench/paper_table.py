@@ -353,8 +353,8 @@ def main() -> None:
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 
     import ray
-
     from databright.compute.pool import ensure_ray, spawn_workers
+
     from databright.compute.verification import detection_probability
     from databright.training.replica import packed_state_hash
     from databright.training.split import build_stages, cut_bytes_per_sample

@@ -187,10 +187,12 @@ def test_spot_check_draws_and_detection_probability() -> None:
 
     spec = job_spec(protections={"spot_check_rate": 0.1}, training={"epochs": 50, "batch_size": 10}, unit_steps=1)
     units = schedule(spec, 100)
-    share = sum(spot_checked(spec, "j", u) for u in units) / len(units)
+    share = sum(spot_checked(spec, "j", u, b"k") for u in units) / len(units)
     assert 0.07 < share < 0.13  # 500 seeded draws at p = 0.1
-    assert [spot_checked(spec, "j", u) for u in units] == [spot_checked(spec, "j", u) for u in units]
-    assert not any(spot_checked(job_spec(), "j", u) for u in units)
+    assert [spot_checked(spec, "j", u, b"k") for u in units] == [spot_checked(spec, "j", u, b"k") for u in units]
+    # keyed by the coordinator's secret: another key draws other units (a worker cannot predict them)
+    assert [spot_checked(spec, "j", u, b"k") for u in units] != [spot_checked(spec, "j", u, b"k2") for u in units]
+    assert not any(spot_checked(job_spec(), "j", u, b"k") for u in units)
     # the yardstick: p such that a worker deviating on 5% of 1,000 steps is caught with 99%
     assert detection_probability(0.088, 0.05, 1000) > 0.99 > detection_probability(0.08, 0.05, 1000)
     assert detection_probability(0.0, 0.05, 1000) == 0.0

@@ -175,6 +175,7 @@ class Gateway:
                  host: str = "127.0.0.1", port: int = 0, max_message: int = MAX_MESSAGE,
                  handshake_s: int = HANDSHAKE_S) -> None:
         self.tls = load_or_create(folder)
+        self.tls_folder = folder
         self.identity, self.admit = identity, admit
         self.host, self.port, self.max_message, self.handshake_s = host, port, max_message, handshake_s
         self.loop = asyncio.new_event_loop()

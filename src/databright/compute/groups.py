@@ -113,7 +113,8 @@ def execute_parallel(runner: JobRunner, group: list[WorkerHandle], unit: Unit, p
             samples[h.address] += len(p)
             if compare:
                 trace.append(Position(f"step {step} share {i}", h, arrays_hash(r["grads"])))
-    assert grads is not None
+    if grads is None:
+        raise Faulty([], f"unit at step {unit.start} has no batches")
     finals = runner.gather([(h, h.finish(grads, compare or i == 0)) for i, h in enumerate(group)])
     hashes = [packed_state_hash(f["state"]) if compare else f["hash"] for f in finals]
     if not compare:  # alone, the group is checked against itself: its replicas must all be equal

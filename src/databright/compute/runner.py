@@ -63,6 +63,7 @@ class JobRunner:
                  on_unit: Callable[[Progress], None] | None = None) -> None:
         self.job, self.spec, self.data, self.supply = job, spec, data, supply
         self.checkpoints = checkpoints
+        self.secret = checkpoints.secret() if spec.protections.spot_check_rate > 0 else b""
         self.too_late = too_late
         self.on_unit = on_unit
         self.spec_json = spec.to_bytes()
@@ -237,7 +238,7 @@ class JobRunner:
         sent, self.inflight = self.inflight, None
         ref = sent[3] if sent is not None and sent[:3] == (unit.start, h.address, progress.state_hash) else None
         r = execute_lone(self, h, unit, progress, state, False, ref)
-        checked = spot_checked(self.spec, self.job, unit)
+        checked = spot_checked(self.spec, self.job, unit, self.secret)
         nxt = self.next_unit
         if nxt is not None and nxt.shards == unit.shards and not checked:
             self.inflight = (nxt.start, h.address, r.hash, self.send_unit(h, nxt))

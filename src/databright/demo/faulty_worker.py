@@ -55,7 +55,7 @@ class FaultyTrainer(Trainer):
         super().__init__(address)
         self.fault = Fault.parse(fault)
         self.calls = 0
-        self._rng = random.Random(address)
+        self._rng = random.Random(address)  # noqa: S311 - a reproducible fault, not a secret
 
     def before_work(self) -> None:
         self.calls += 1

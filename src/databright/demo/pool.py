@@ -40,9 +40,9 @@ class HostedPool:
                       "identities": [{"key": k, "fault": (faults or {}).get(address_of(k))} for k in share]}
             proc = subprocess.Popen([sys.executable, "-m", "databright.demo.faulty_worker"],
                                     stdin=subprocess.PIPE, text=True)
-            assert proc.stdin is not None
-            proc.stdin.write(json.dumps(config) + "\n")
-            proc.stdin.flush()
+            if proc.stdin is not None:  # always, with stdin=PIPE
+                proc.stdin.write(json.dumps(config) + "\n")
+                proc.stdin.flush()
             self.procs.append(proc)
         try:
             self.handles = gateway.wait_for([address_of(k) for k in keys], timeout)

@@ -103,7 +103,7 @@ class Agent:
             if self._stop.is_set():
                 break
             delay = self.backoff[0] if welcomed else min(delay * 2, self.backoff[1])
-            self._stop.wait(delay * (1 + 0.2 * random.random()))
+            self._stop.wait(delay * (1 + 0.2 * random.random()))  # noqa: S311 - jitter, not a secret
 
     def _check(self, ch: pb.Challenge) -> None:
         e = self.endpoint
