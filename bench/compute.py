@@ -5,14 +5,15 @@ coordinator prepares them), in the same batch order from the same seed, at one t
 
   plain         a hand-written loop in this process (zero_grad, forward, cross-entropy, backward, step)
   market job    post (escrow) -> coordinator accepts -> reads the registry from the store with its right
-                -> trains on one Ray worker, unit by unit, with a checkpoint after each and an
+                -> trains on one worker process (gRPC over TLS, authenticated, every reply signed and
+                checked), unit by unit, with a checkpoint after each and an
                 evaluation after each epoch -> seals the model to the buyer, stores model and report
                 -> completeJob settles (compute fee to the worker, data fee as dividends)
 
 The epochs are chosen so that the plain loop takes at least --target-seconds (default 60). Fixed
-start-up costs (Ray, the worker actor, deploying the market and seeding the registry) are reported
+start-up costs (the gateway, the worker process, deploying the market and seeding the registry) are reported
 separately, not in the ratio. `dispatch_ms_per_step` is the coordinator's own share of each step:
-(training wall time - the worker's compute seconds) / steps, i.e. Ray calls, data shipping,
+(training wall time - the worker's compute seconds) / steps, i.e. protocol messages, data shipping,
 checkpoints and evaluation. The market's final weights are checked bitwise against the plain loop's.
 
 Usage (from the repository root):
@@ -39,8 +40,8 @@ RESULTS = ROOT / "bench" / "results" / "compute.json"
 
 
 def plain_loop(spec: Any, data: Any) -> tuple[float, dict[str, torch.Tensor]]:
-    from databright.compute.models import build_model
-    from databright.compute.training import batch_order, deterministic
+    from databright.training.models import build_model
+    from databright.training.replica import batch_order, deterministic
 
     deterministic(1)
     model = build_model(spec.model, data.feature_shape, data.n_classes, spec.training.seed)
@@ -64,14 +65,15 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("DATABRIGHT_HOME", tempfile.mkdtemp(prefix="databright-bench-"))
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 
+    from databright.chain.keys import dev_keys
     from databright.compute.attestation import approve
     from databright.compute.buyer import buyer_spec, fetch_result, submit_job
-    from databright.compute.coordinator import Coordinator
+    from databright.compute.coordinator import Coordinator, chain_admission
     from databright.compute.data import load_registry, prepare
-    from databright.compute.pool import ensure_ray, spawn_workers
+    from databright.compute.gateway import CoordinatorIdentity, Gateway
     from databright.demo.environment import demo_store, seeded_request, split_digits
+    from databright.demo.pool import HostedPool
     from databright.market import Market
     from databright.market.units import UNIT
 
@@ -86,11 +88,15 @@ def main() -> None:
         market.as_account(worker).compute.register_worker(UNIT)
         fixed["chain_and_registry_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        ensure_ray()
-        fixed["ray_init_s"] = time.perf_counter() - t
+        gateway = Gateway(Path(tempfile.mkdtemp(prefix="databright-bench-gateway-")),
+                          CoordinatorIdentity(coordinator, market.chain.chain_id, market.deployment.compute_market),
+                          chain_admission(market.compute))
+        gateway.start()
+        fixed["gateway_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        handles = spawn_workers([worker], namespace="databright-bench")
-        fixed["worker_actor_s"] = time.perf_counter() - t
+        pool = HostedPool(gateway, [dev_keys(market.chain)[worker]])
+        handles = pool.handles
+        fixed["worker_process_s"] = time.perf_counter() - t
 
         fields: dict[str, Any] = {"model": {"kind": args.model}, "training": {"epochs": 4, "seed": 0},
                                   "unit_steps": args.unit_steps, "worker_timeout": 600}
@@ -117,6 +123,8 @@ def main() -> None:
         state = torch.load(io.BytesIO(result.model), weights_only=True)
         bitwise = all(torch.equal(plain_state[k], v) for k, v in state.items())
         worker_s = sum(w["seconds"] for w in result.report["workers"])
+        pool.stop()
+        gateway.stop()
         steps = sum(w["steps"] for w in result.report["workers"])
 
     report = {

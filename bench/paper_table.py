@@ -146,7 +146,7 @@ def make_spec(args: argparse.Namespace, epochs: int, workers: int = 1, unit_step
               **protections: Any) -> Any:
     from coincurve import PrivateKey
 
-    from databright.compute.spec import JobSpec
+    from databright.training.spec import JobSpec
 
     return JobSpec.build(
         dataset=DATASET, buyer_key=PrivateKey(b"\x07" * 32).public_key.format().hex(),
@@ -161,8 +161,8 @@ def make_spec(args: argparse.Namespace, epochs: int, workers: int = 1, unit_step
 def forward_ms(spec: Any, data: Any, batch: int, repeats: int = 25) -> float:
     """The model's forward on `batch` samples in training mode (autograd recording, as a step does), at
     one thread in this process; median of `repeats` calls after a warm-up."""
-    from databright.compute.models import build_model
-    from databright.compute.training import deterministic
+    from databright.training.models import build_model
+    from databright.training.replica import deterministic
 
     deterministic(1)
     model = build_model(spec.model, data.feature_shape, data.n_classes, spec.training.seed)
@@ -185,7 +185,7 @@ def median_ms(work: Any, repeats: int, warm_up: int) -> float:
 
 def step_ms(spec: Any, data: Any, repeats: int = 15) -> float:
     """One whole training step (forward, backward, optimiser) on a batch, in this process at one thread."""
-    from databright.compute.training import Replica
+    from databright.training.replica import Replica
 
     replica = Replica(spec, data.feature_shape, data.n_classes)
     b = spec.training.batch_size
@@ -195,7 +195,7 @@ def step_ms(spec: Any, data: Any, repeats: int = 15) -> float:
 
 def state_hash_ms(spec: Any, data: Any, repeats: int = 10) -> float:
     """`Replica.state_hash()` (weights and momentum): what a TMR worker adds per step it traces."""
-    from databright.compute.training import Replica
+    from databright.training.replica import Replica
 
     replica = Replica(spec, data.feature_shape, data.n_classes)
     b = spec.training.batch_size
@@ -315,7 +315,7 @@ def total(traffic: dict[str, dict[str, float]], *kinds: str) -> float:
 
 
 def max_abs_diff(a: bytes, b: bytes) -> float:
-    from databright.compute.training import unpack_state
+    from databright.protocol.state import unpack_state
 
     ma, mb = unpack_state(a)["model"], unpack_state(b)["model"]
     return max(float((ma[k] - mb[k]).abs().max()) for k in ma)
@@ -353,11 +353,11 @@ def main() -> None:
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 
     import ray
-
     from databright.compute.pool import ensure_ray, spawn_workers
-    from databright.compute.split import build_stages, cut_bytes_per_sample
-    from databright.compute.training import packed_state_hash
+
     from databright.compute.verification import detection_probability
+    from databright.training.replica import packed_state_hash
+    from databright.training.split import build_stages, cut_bytes_per_sample
 
     bench_started = time.perf_counter()
     source_start = source_version()

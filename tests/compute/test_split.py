@@ -10,10 +10,10 @@ import torch
 
 from databright.compute.data import TrainingData
 from databright.compute.errors import JobSpecError
-from databright.compute.models import build_model, parameter_count
-from databright.compute.spec import JobSpec
-from databright.compute.split import build_stages, cut_points, merge, profile, split_train_steps
-from databright.compute.training import Replica, batch_order
+from databright.training.models import build_model, parameter_count
+from databright.training.replica import Replica, batch_order
+from databright.training.spec import JobSpec
+from databright.training.split import build_stages, cut_points, merge, profile, split_train_steps
 
 from .conftest import job_spec
 

@@ -60,7 +60,7 @@ def _wait_ready(rpc: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) 
         try:
             if w3.is_connected():
                 return
-        except Exception:
+        except Exception:  # noqa: S110 - not up yet (any connection error): poll again
             pass
         time.sleep(0.1)
     proc.terminate()
@@ -102,7 +102,7 @@ def start_node(
            "--state", str(state_file), "--state-interval", "1", "--config-out", str(state_dir / "accounts.json"),
            "--accounts", str(DEV_ACCOUNTS)]
     with (state_dir / "anvil.log").open("ab") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603 - our own anvil
     rpc = f"http://{host}:{port}"
     _wait_ready(rpc, proc)
     info = NodeInfo(pid=proc.pid, port=port, rpc=rpc, state_file=str(state_file),

@@ -10,19 +10,20 @@ member's final state. Groups agree when their members' final states are equal; w
 deviates, the first position of its trace that differs from the majority names the worker that
 deviated first — everything after it may be an honest worker's faithful use of a bad input.
 
-Values in a trace are digests, or Ray references to the messages themselves (activations and their
-gradients), which the coordinator fetches and hashes only when it has to find a culprit. The final
+Values in a trace are digests, or futures of the messages themselves (activations and their
+gradients, which passed through the coordinator), hashed only when it has to find a culprit. The final
 states are hashed by the coordinator from the bytes it received, never taken from a worker's word.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from databright.compute.pool import WorkerHandle
-from databright.compute.training import Array, arrays_hash, packed_state_hash, sum_gradients
+from databright.compute.handle import WorkerHandle
+from databright.training.replica import Array, arrays_hash, packed_state_hash, sum_gradients
 
 if TYPE_CHECKING:
     from databright.compute.checkpoint import Progress
@@ -46,15 +47,18 @@ class Faulty(Exception):
 class Position:
     key: str              # the same key names the same position in every group
     worker: WorkerHandle  # who produced the value
-    value: Any            # a hex digest, or a Ray reference to arrays (hashed only when needed)
+    value: Any            # a hex digest, or a future of arrays (hashed only when needed)
 
 
 def digest(value: Any) -> str:
     if isinstance(value, str):
         return value
-    import ray
-
-    fetched = ray.get(value, timeout=60)
+    if not isinstance(value, Future):
+        return arrays_hash(value)
+    try:
+        fetched = value.result(timeout=60)
+    except Exception:  # a failed message is no value: it differs from any majority's
+        return "failed"
     return "none" if fetched is None else arrays_hash(fetched)
 
 
@@ -100,7 +104,7 @@ def execute_parallel(runner: JobRunner, group: list[WorkerHandle], unit: Unit, p
         parts = runner.parts(batch, unit, len(group))
         for h, p in zip(group, parts, strict=True):
             runner.expose(h, p)
-        replies = runner.gather([(h, h.actor.grad_step.remote(grads, x[p], y[p], len(batch)))
+        replies = runner.gather([(h, h.grad_step(grads, x[p], y[p], len(batch)))
                                  for h, p in zip(group, parts, strict=True)])
         grads = sum_gradients([r["grads"] for r in replies])
         losses.append(sum(r["loss_sum"] for r in replies) / len(batch))
@@ -109,8 +113,9 @@ def execute_parallel(runner: JobRunner, group: list[WorkerHandle], unit: Unit, p
             samples[h.address] += len(p)
             if compare:
                 trace.append(Position(f"step {step} share {i}", h, arrays_hash(r["grads"])))
-    assert grads is not None
-    finals = runner.gather([(h, h.actor.finish.remote(grads, compare or i == 0)) for i, h in enumerate(group)])
+    if grads is None:
+        raise Faulty([], f"unit at step {unit.start} has no batches")
+    finals = runner.gather([(h, h.finish(grads, compare or i == 0)) for i, h in enumerate(group)])
     hashes = [packed_state_hash(f["state"]) if compare else f["hash"] for f in finals]
     if not compare:  # alone, the group is checked against itself: its replicas must all be equal
         majority = max(set(hashes), key=hashes.count)

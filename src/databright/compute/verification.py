@@ -24,16 +24,16 @@ with probability (1 - p)^(f·n).
 from __future__ import annotations
 
 import hashlib
-import random
+import hmac
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from databright.compute.groups import Credit, Faulty, GroupResult, Position, digest
-from databright.compute.pool import WorkerHandle
-from databright.compute.spec import JobSpec, Tolerance
-from databright.compute.training import Array, Replica, packed_state_hash
+from databright.compute.handle import WorkerHandle
+from databright.training.replica import Array, Replica, packed_state_hash
+from databright.training.spec import JobSpec, Tolerance
 
 if TYPE_CHECKING:
     from databright.compute.checkpoint import Progress
@@ -130,10 +130,12 @@ def execute_tmr(runner: JobRunner, unit: Unit, progress: Progress, state: bytes)
     return first.state, first.hash, credit, first.losses
 
 
-def spot_checked(spec: JobSpec, job: str, unit: Unit) -> bool:
-    """Whether this unit is recomputed: a draw seeded by the job and the unit, made on the coordinator."""
+def spot_checked(spec: JobSpec, job: str, unit: Unit, secret: bytes) -> bool:
+    """Whether this unit is recomputed: a draw keyed by the coordinator's secret (`CheckpointStore.secret`),
+    the job and the unit — reproducible after a restart, unpredictable to a worker."""
     rate = spec.protections.spot_check_rate
-    return rate > 0 and random.Random(f"{job}:{unit.start}:{spec.training.seed}").random() < rate
+    digest = hmac.new(secret, f"{job}:{unit.start}:{spec.training.seed}".encode(), hashlib.sha256).digest()
+    return rate > 0 and int.from_bytes(digest[:8], "big") / 2**64 < rate
 
 
 def detection_probability(rate: float, fraction: float, units: int) -> float:

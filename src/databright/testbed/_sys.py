@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -22,18 +23,26 @@ NETNS_DIR = "/run/netns"  # where `ip netns add` mounts a namespace under its na
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+def tool(name: str) -> str:
+    """The absolute path of iproute2's `ip` or `tc` (so no PATH lookup decides what runs as root)."""
+    found = shutil.which(name)
+    if found is None:
+        raise TestbedError(f"network namespaces need iproute2 ({name} not found)")
+    return found
+
+
 def ip(*args: str, netns: str | None = None, check: bool = True) -> str:
     """Runs `ip [-n NETNS] ARGS...` and returns its output; a refusal becomes a TestbedError naming it."""
-    return _run(["ip", *(["-n", netns] if netns else []), *args], check)
+    return _run([tool("ip"), *(["-n", netns] if netns else []), *args], check)
 
 
 def tc(*args: str, netns: str | None = None, check: bool = True) -> str:
     """Runs `tc [-n NETNS] ARGS...` (qdiscs: the links' rate and delay)."""
-    return _run(["tc", *(["-n", netns] if netns else []), *args], check)
+    return _run([tool("tc"), *(["-n", netns] if netns else []), *args], check)
 
 
 def _run(argv: Sequence[str], check: bool) -> str:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)  # noqa: S603 - iproute2 only
     if check and done.returncode != 0:
         raise TestbedError(f"`{' '.join(argv)}` failed: {done.stderr.strip() or done.returncode}")
     return done.stdout

@@ -35,7 +35,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from databright.testbed._sys import alive, end, entered, ip, kill, namespaces, tc
+from databright.testbed._sys import alive, end, entered, ip, kill, namespaces, tc, tool
 from databright.testbed.errors import RouteRefused, TestbedError
 
 PREFIX = "dbtb"
@@ -212,7 +212,8 @@ class Testbed:
         Asked inside `source`'s namespace (`ip -n NS route get`), so it is the route a connect from there
         would take. Loopback addresses are allowed: they never leave the host's namespace.
         """
-        assert self.subnet is not None, "the testbed is not started"
+        if self.subnet is None:
+            raise TestbedError("the testbed is not started")
         try:
             addr = ipaddress.IPv4Address(address)
         except ValueError as exc:
@@ -262,7 +263,8 @@ class Testbed:
 
     def popen(self, host: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
         """Starts `argv` on `host` (`ip netns exec`), in its own session so teardown can end all it starts."""
-        proc = subprocess.Popen(["ip", "netns", "exec", self.hosts[host].netns, *argv],
+        # the caller's own command (a test's or a bench's), run on its own testbed's host
+        proc = subprocess.Popen([tool("ip"), "netns", "exec", self.hosts[host].netns, *argv],  # noqa: S603
                                 start_new_session=True, **kwargs)
         self._procs.append(proc)
         return proc
@@ -270,7 +272,7 @@ class Testbed:
     def run(self, host: str, argv: Sequence[str], timeout: float = 120.0,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Runs `argv` on `host` to completion and returns its captured output."""
-        return subprocess.run(["ip", "netns", "exec", self.hosts[host].netns, *argv],
+        return subprocess.run([tool("ip"), "netns", "exec", self.hosts[host].netns, *argv],  # noqa: S603
                               capture_output=True, text=True, timeout=timeout, check=False, env=env)
 
     # -- faults ---------------------------------------------------------------------------------------

@@ -31,10 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from databright.compute.errors import JobSpecError
-from databright.compute.models import build_model
-from databright.compute.spec import JobSpec, TrainingSpec
-from databright.compute.training import deterministic, load_state, make_optimizer, pack_state
+from databright.protocol.state import pack_state
+from databright.training.errors import JobSpecError
+from databright.training.models import build_model
+from databright.training.replica import deterministic, load_state, make_optimizer
+from databright.training.spec import JobSpec, TrainingSpec
 
 Array = np.ndarray[Any, Any]
 
