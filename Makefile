@@ -58,6 +58,7 @@ bench: setup
 	$(BIN)/python bench/netlink.py
 	$(BIN)/python bench/compute.py
 	$(BIN)/python bench/paper_table.py
+	$(BIN)/python bench/paper_table.py --netns
 
 lint: setup
 	$(BIN)/ruff check src tests bench

@@ -67,6 +67,8 @@ order; SGD then amplifies the difference while the model is learning).
 
 Usage (from the repository root):
   .venv/bin/python bench/paper_table.py [--epochs 3] [--samples 2048] [--micro-batches 4] [--width 64] [--json]
+  .venv/bin/python bench/paper_table.py --netns [--rate-mbit 1000] ...   (the communication column between
+                                                                       hosts: bench/netns_comm.py)
 """
 
 from __future__ import annotations
@@ -348,7 +350,15 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--netns", action="store_true", help="only the communication column, measured with the "
+                        "coordinator and each worker on its own network namespace host (bench/netns_comm.py)")
+    parser.add_argument("--rate-mbit", type=int, default=1000, help="--netns: every link's rate")
     args = parser.parse_args()
+    if args.netns:
+        import netns_comm
+
+        netns_comm.main(args)
+        return
     os.environ.setdefault("DATABRIGHT_HOME", tempfile.mkdtemp(prefix="databright-bench-"))
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 

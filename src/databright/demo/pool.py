@@ -7,13 +7,15 @@ import hashlib
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from eth_account import Account
 
 from databright.compute.errors import ComputeError
 from databright.compute.gateway import Gateway
 from databright.compute.handle import WorkerHandle
+
+Launch = Callable[[int, list[str]], "subprocess.Popen[str]"]
 
 
 def dev_keys(names: Sequence[str]) -> list[str]:
@@ -29,7 +31,10 @@ class HostedPool:
     """Worker processes holding identities between them; `stop()` ends them."""
 
     def __init__(self, gateway: Gateway, keys: Sequence[str], processes: int = 1,
-                 faults: dict[str, str] | None = None, timeout: float = 180.0) -> None:
+                 faults: dict[str, str] | None = None, timeout: float = 180.0,
+                 launch: Launch | None = None) -> None:
+        """`launch(i, argv)` starts worker process i (stdin a text pipe), e.g. on a testbed host
+        (`databright.testbed`); by default it is a child process on this machine."""
         count = max(1, min(processes, len(keys)))
         shares = [list(keys[i::count]) for i in range(count)]
         me = gateway.identity
@@ -38,8 +43,11 @@ class HostedPool:
             config = {"url": gateway.url, "pin": gateway.cert_sha256, "coordinator": me.address,
                       "chain_id": me.chain_id, "market": me.market,
                       "identities": [{"key": k, "fault": (faults or {}).get(address_of(k))} for k in share]}
-            proc = subprocess.Popen([sys.executable, "-m", "databright.demo.faulty_worker"],
-                                    stdin=subprocess.PIPE, text=True)
+            argv = [sys.executable, "-m", "databright.demo.faulty_worker"]
+            if launch is not None:
+                proc = launch(len(self.procs), argv)
+            else:
+                proc = subprocess.Popen(argv, stdin=subprocess.PIPE, text=True)  # noqa: S603 - our own module
             if proc.stdin is not None:  # always, with stdin=PIPE
                 proc.stdin.write(json.dumps(config) + "\n")
                 proc.stdin.flush()
