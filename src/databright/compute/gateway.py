@@ -152,7 +152,8 @@ class Session:
             call.future.set_exception(ReplyRejected(f"worker {self.address}: {reason}"))
             return
         if self.handle is not None:
-            self.handle.receipts.append(Receipt(statement, bytes(reply.signature)))
+            body = reply.unit.SerializeToString(deterministic=True) if kind == "unit" else None
+            self.handle.receipts.append(Receipt(statement, bytes(reply.signature), body))
         call.future.set_result(value)
 
     async def serve(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:

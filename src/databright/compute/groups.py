@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from databright.compute.handle import WorkerHandle
+from databright.compute.handle import Receipt, WorkerHandle
 from databright.training.replica import Array, arrays_hash, packed_state_hash, sum_gradients
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ class GroupResult:
     losses: list[float]
     trace: list[Position]
     signature: tuple[str, ...]  # the members' final states: equal signatures, agreeing groups
+    receipts: dict[str, Receipt] = field(default_factory=dict)  # a lone worker's signed unit result
 
 
 def execute_lone(runner: JobRunner, h: WorkerHandle, unit: Unit, progress: Progress, state: bytes,
@@ -86,7 +87,11 @@ def execute_lone(runner: JobRunner, h: WorkerHandle, unit: Unit, progress: Progr
     trace = [Position(f"step {unit.start + (i + 1) * every}", h, d) for i, d in enumerate(reply["trace"])]
     trace.append(Position("final 0", h, final))
     credit = {h.address: (sum(len(b) for b in unit.batches), len(unit.batches), float(reply["seconds"]))}
-    return GroupResult(reply["state"], final, credit, list(reply["losses"]), trace, (final,))
+    last = h.receipts[-1] if h.receipts else None
+    ours = last is not None and (last.statement.kind, last.statement.unit, last.statement.job) == (
+        "run_unit", unit.start, runner.job)
+    receipts = {h.address: last} if last is not None and ours else {}
+    return GroupResult(reply["state"], final, credit, list(reply["losses"]), trace, (final,), receipts)
 
 
 def execute_parallel(runner: JobRunner, group: list[WorkerHandle], unit: Unit, progress: Progress,

@@ -53,10 +53,12 @@ class UpstreamFailed(ComputeError):
 
 @dataclass(frozen=True)
 class Receipt:
-    """A result the worker signed: the statement and its signature (kept for slash evidence)."""
+    """A result the worker signed: the statement, its signature and (for a unit's result) the reply's
+    body, whose sha-256 the statement names: kept for slash evidence."""
 
     statement: ResultStatement
     signature: bytes
+    body: bytes | None = None
 
 
 @dataclass
@@ -83,7 +85,7 @@ class WorkerHandle:
         self.address = address
         self.session = session
         self.context: tuple[str, int, str] = ("", 0, "")  # (job, unit, role) the next requests are about
-        self.receipts: deque[Receipt] = deque(maxlen=512)
+        self.receipts: deque[Receipt] = deque(maxlen=8)  # the last few: evidence is taken right after a gather
         self._template: dict[str, Any] | None = None        # the state it was last given (its structure is checked)
         self._params: list[tuple[int, ...]] = []
         self._stage_out: tuple[int, ...] | None = None      # a stage's output per sample (None: the last stage)

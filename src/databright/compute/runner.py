@@ -25,6 +25,7 @@ import numpy as np
 from databright.compute.checkpoint import CheckpointStore, Progress, WorkerStats
 from databright.compute.data import TrainingData
 from databright.compute.errors import ComputeError, WorkerFault
+from databright.compute.evidence import summary
 from databright.compute.groups import Credit, Faulty, GroupResult, execute_lone, execute_parallel
 from databright.compute.handle import UpstreamFailed, WorkerHandle
 from databright.compute.schedule import ShardPlan, Unit, schedule
@@ -209,7 +210,7 @@ class JobRunner:
                                     "attempt": attempt})
             if fault.evidence is not None:
                 self.supply.slash(handle, fault.evidence)
-                progress.deviations.append({"worker": handle.address, **fault.evidence})
+                progress.deviations.append({"worker": handle.address, **summary(fault.evidence)})
             for role in [r for r, h in self.roles.items() if h.address == handle.address]:
                 del self.roles[role]
                 progress.roles.pop(role, None)
@@ -244,7 +245,7 @@ class JobRunner:
             self.inflight = (nxt.start, h.address, r.hash, self.send_unit(h, nxt))
         credit = dict(r.credit)
         if checked:
-            credit.update(spot_check(self, unit, progress, state, h, r.hash))
+            credit.update(spot_check(self, unit, progress, state, h, r.hash, r.receipts.get(h.address)))
         return r.state, r.hash, credit, r.losses
 
     def gather(self, refs: Sequence[tuple[WorkerHandle, Future[Any]]]) -> list[Any]:

@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from databright.compute.evidence import FORMAT, signed_result
 from databright.compute.groups import Credit, Faulty, GroupResult, Position, digest
-from databright.compute.handle import WorkerHandle
+from databright.compute.handle import Receipt, WorkerHandle
 from databright.training.replica import Array, Replica, packed_state_hash
 from databright.training.spec import JobSpec, Tolerance
 
@@ -121,6 +122,11 @@ def execute_tmr(runner: JobRunner, unit: Unit, progress: Progress, state: bytes)
                     "position": position.key, "results": values,
                     "majority": digest(next(p.value for p in results[agreed[0]].trace if p.key == position.key)),
                     "groups": [[h.address for h in g] for g in groups]}
+        receipts = {a: rc for r in results for a, rc in r.receipts.items()}
+        if lone and len(receipts) == 3:  # every lone worker's own signed result: checkable by a third party
+            evidence.update({"format": FORMAT, "worker": position.worker.address, "input_state": state,
+                             "every": runner.spec.protections.compare_every, "agreed_final": results[agreed[0]].hash,
+                             "signed": [signed_result(a, rc) for a, rc in receipts.items()]})
         raise Faulty([position.worker], f"deviates from the 2-of-3 majority at {position.key}", evidence)
     progress.agreements += 1
     credit: Credit = {}
@@ -144,12 +150,13 @@ def detection_probability(rate: float, fraction: float, units: int) -> float:
 
 
 def spot_check(runner: JobRunner, unit: Unit, progress: Progress, start: bytes, worker: WorkerHandle,
-               result: str) -> Credit:
+               result: str, receipt: Receipt | None = None) -> Credit:
     """Recomputes `unit` from `start` on another worker (under a data cap, the checker of the unit's
     shard); returns the checker's credit when they agree."""
     checker = runner.checker(unit)
     runner.load([checker], start, progress.state_hash)
     (reply,) = runner.gather([(checker, runner.send_unit(checker, unit))])
+    checker_receipt = checker.receipts[-1] if checker.receipts else None
     checked = packed_state_hash(reply["state"])  # what it returned, not what it says it returned
     runner.holds[checker.address] = checked
     if checked == result:
@@ -164,4 +171,9 @@ def spot_check(runner: JobRunner, unit: Unit, progress: Progress, start: bytes, 
     evidence = {"job": runner.job, "step": unit.start, "input_hash": input_hash(progress.state_hash, unit),
                 "results": {worker.address: result, checker.address: checked}, "majority": truth,
                 "referee": "coordinator"}
+    if receipt is not None and checker_receipt is not None and len(deviating) == 1:
+        evidence.update({"format": FORMAT, "worker": deviating[0].address, "input_state": start, "every": 0,
+                         "agreed_final": truth,
+                         "signed": [signed_result(worker.address, receipt),
+                                    signed_result(checker.address, checker_receipt)]})
     raise Faulty(deviating, "result differs from the coordinator's recomputation (spot check)", evidence)
