@@ -19,6 +19,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from databright.compute.handle import Receipt
 from databright.compute.schedule import Unit, schedule
 from databright.protocol import worker_pb2 as pb
@@ -27,6 +29,14 @@ from databright.protocol.signing import ResultStatement, signed_by
 from databright.training.replica import Replica, packed_state_hash
 
 FORMAT = "databright-evidence-1"
+
+
+def input_hash(state_hash: str, unit: Unit) -> str:
+    """What every group was given: the agreed state and the unit's sample indices, in order."""
+    h = hashlib.sha256(state_hash.encode())
+    for batch in unit.batches:
+        h.update(np.asarray(batch, dtype="<i8").tobytes())
+    return h.hexdigest()
 
 
 def signed_result(address: str, receipt: Receipt) -> dict[str, Any]:
@@ -69,8 +79,6 @@ def verify(evidence: dict[str, Any], spec_json: bytes, data: Any, fetch: Any) ->
     (unit,) = units
     state = fetch(evidence["input_state_cid"])
     start_hash = packed_state_hash(state)
-    from databright.compute.verification import input_hash
-
     v.check("the input state is the agreed state the evidence names",
             input_hash(start_hash, unit) == evidence["input_hash"])
     every = int(evidence.get("every", 0))

@@ -26,31 +26,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from databright.compute.evidence import FORMAT, signed_result
-from databright.compute.groups import Credit, Faulty, GroupResult, Position, digest
+from databright.compute.checkpoint import Progress
+from databright.compute.evidence import FORMAT, input_hash, signed_result
+from databright.compute.executor import Context, Credit, Faulty, GroupExecutor, GroupResult, Outcome, Position, digest
 from databright.compute.handle import Receipt, WorkerHandle
+from databright.compute.schedule import Unit
 from databright.training.replica import Array, Replica, packed_state_hash
 from databright.training.spec import JobSpec, Tolerance
 
-if TYPE_CHECKING:
-    from databright.compute.checkpoint import Progress
-    from databright.compute.runner import JobRunner
-    from databright.compute.schedule import Unit
-
-__all__ = ["Faulty", "agreement", "detection_probability", "execute_tmr", "input_hash", "spot_check",
-           "spot_checked"]
-
-
-def input_hash(state_hash: str, unit: Unit) -> str:
-    """What every group was given: the agreed state and the unit's sample indices, in order."""
-    h = hashlib.sha256(state_hash.encode())
-    for batch in unit.batches:
-        h.update(np.asarray(batch, dtype="<i8").tobytes())
-    return h.hexdigest()
+__all__ = ["Faulty", "Tmr", "agreement", "detection_probability", "input_hash", "spot_check", "spot_checked"]
 
 
 def _parameters(replica: Replica, state: bytes) -> list[Array]:
@@ -87,12 +74,22 @@ def first_divergence(deviating: GroupResult, majority: GroupResult) -> Position:
     return deviating.trace[-1]
 
 
-def execute_tmr(runner: JobRunner, unit: Unit, progress: Progress, state: bytes) -> tuple[
+class Tmr:
+    """The TMR executor over groups of any shape (`group`)."""
+
+    def __init__(self, group: GroupExecutor) -> None:
+        self.group = group
+
+    def execute(self, ctx: Context, unit: Unit, progress: Progress, state: bytes) -> Outcome:
+        return Outcome(*execute_tmr(ctx, self.group, unit, progress, state))
+
+
+def execute_tmr(runner: Context, run_group: GroupExecutor, unit: Unit, progress: Progress, state: bytes) -> tuple[
         bytes, str, Credit, list[float]]:
     """Runs `unit` on the three groups at once and releases its result only if all three agree."""
     groups = [runner.members(g, unit) for g in range(3)]
     with ThreadPoolExecutor(3, thread_name_prefix="tmr") as pool:
-        futures = [pool.submit(runner.execute_group, members, unit, progress, state, True) for members in groups]
+        futures = [pool.submit(run_group, runner, members, unit, progress, state, True) for members in groups]
         results: list[GroupResult] = []
         faulty: list[WorkerHandle] = []
         reasons: list[str] = []
@@ -149,7 +146,7 @@ def detection_probability(rate: float, fraction: float, units: int) -> float:
     return float(1.0 - (1.0 - rate) ** (fraction * units))
 
 
-def spot_check(runner: JobRunner, unit: Unit, progress: Progress, start: bytes, worker: WorkerHandle,
+def spot_check(runner: Context, unit: Unit, progress: Progress, start: bytes, worker: WorkerHandle,
                result: str, receipt: Receipt | None = None) -> Credit:
     """Recomputes `unit` from `start` on another worker (under a data cap, the checker of the unit's
     shard); returns the checker's credit when they agree."""
