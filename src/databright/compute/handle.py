@@ -267,10 +267,17 @@ class WorkerHandle:
 
         return self._call("traffic", "counters", lambda _: pb.Empty(), check)
 
-    def ping(self) -> Future[tuple[str, int]]:
+    def ping(self, payload: Array | None = None) -> Future[tuple[str, int]]:
+        """Liveness: the worker's address and pid. A `payload` is echoed back and checked (same dtype, shape
+        and bytes): the protocol's round trip with a tensor of any size (bench/compute.py)."""
         def check(r: pb.Reply) -> tuple[str, int]:
             if r.pong.address.lower() != self.address.lower():
                 raise ProtocolError("ping: answered for another address")
+            if payload is not None:
+                echo = decode(r.pong.payload, dtype=payload.dtype.name, shape=payload.shape, what="payload")
+                if not np.array_equal(echo, payload):
+                    raise ProtocolError("ping: the payload came back changed")
             return self.address, int(r.pong.pid)
 
-        return self._call("ping", "pong", lambda _: pb.Empty(), check)
+        body = pb.Ping(payload=encode(payload)) if payload is not None else pb.Ping()
+        return self._call("ping", "pong", lambda _: body, check)
