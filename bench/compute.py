@@ -16,6 +16,10 @@ separately, not in the ratio. `dispatch_ms_per_step` is the coordinator's own sh
 (training wall time - the worker's compute seconds) / steps, i.e. protocol messages, data shipping,
 checkpoints and evaluation. The market's final weights are checked bitwise against the plain loop's.
 
+Then the protocol's own costs beside a raw TCP socket in the same run (bench/_transport.py):
+`protocol_round_trip_ratio` (a 1 KiB message there and back, TLS, authenticated session, signed and
+checked reply) and `tensor_4mib_throughput_ratio` (a 4 MiB tensor message, protocol / socket).
+
 Usage (from the repository root):
   .venv/bin/python bench/compute.py [--target-seconds 60] [--unit-steps 100] [--model cnn] [--json]
 """
@@ -32,6 +36,7 @@ from typing import Any
 
 import torch
 from _report import emit  # bench/ is on sys.path when a script runs
+from _transport import measure as measure_transport
 from rich.console import Console
 from rich.table import Table
 
@@ -127,19 +132,20 @@ def main() -> None:
         gateway.stop()
         steps = sum(w["steps"] for w in result.report["workers"])
 
+    transport = measure_transport()
     report = {
         "model": args.model, "epochs": epochs, "steps": steps, "unit_steps": args.unit_steps,
         "train_samples": data.n_train, "plain_s": plain_s, "market_job_s": market_s, "worker_compute_s": worker_s,
         "overhead_ratio": market_s / plain_s, "dispatch_ms_per_step": 1000 * (market_s - worker_s) / steps,
         "plain_ms_per_step": 1000 * plain_s / steps, "bitwise_equal": bitwise, "fixed_costs_s": fixed,
-        "eval_accuracy": result.report["final"]["eval_accuracy"],
+        "eval_accuracy": result.report["final"]["eval_accuracy"], **transport,
     }
 
     def table() -> None:
         out = Table("measure", "value", title=f"compute market overhead ({args.model}, {epochs} epochs, "
                                                f"{steps} steps, 1 worker, 1 thread)")
         for key in ("plain_s", "market_job_s", "worker_compute_s", "overhead_ratio", "dispatch_ms_per_step",
-                    "plain_ms_per_step", "bitwise_equal", "eval_accuracy"):
+                    "plain_ms_per_step", "bitwise_equal", "eval_accuracy", *transport):
             value = report[key]
             out.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
         for key, value in fixed.items():

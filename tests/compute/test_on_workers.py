@@ -253,6 +253,17 @@ class World:
         return spawn(self.gateway, [dev_keys(self.market.chain)[account]], fault=fault)[0]
 
 
+def cli(world: World, *args: str, account: int, code: int = 0) -> str:
+    from typer.testing import CliRunner
+
+    from databright.cli.main import app
+
+    result = CliRunner().invoke(app, ["--rpc", "embedded", "--store", world.url, "-a", str(account), *args])
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    return result.output
+
+
 def first_then(first: list[WorkerHandle], later: list[WorkerHandle]) -> Callable[[], list[WorkerHandle]]:
     """A worker source that offers `first` to the coordinator's first two looks (the check that the
     pool can staff the job, then the first draw) and `later` afterwards."""
@@ -493,6 +504,19 @@ def test_a_corrupting_worker_is_caught_by_tmr_slashed_on_chain_and_never_paid(wo
     assert evidence["step"] == 0 and len(evidence["results"]) == 3
     assert evidence["results"][cheat] != evidence["majority"]
     assert sorted(v for k, v in evidence["results"].items() if k != cheat) == [evidence["majority"]] * 2
+    # the evidence holds the three workers' own signed results and the unit's input: a third party with a
+    # read right on the dataset (here the coordinator's account) checks it by re-running the unit
+    assert {e["address"] for e in evidence["signed"]} == set(evidence["results"]) and evidence["worker"] == cheat
+    out = cli(world, "evidence", "verify", slash.evidence_cid, account=COORDINATOR)
+    assert "FAILED" not in out and f"worker {cheat} signed a result the re-run contradicts" in out
+    assert out.count("ok ") >= 3 * 4 + 3
+    # tampered evidence (another worker's signature swapped in) is refused
+    forged = dict(evidence, signed=[dict(e, signature=evidence["signed"][(i + 1) % 3]["signature"])
+                                    for i, e in enumerate(evidence["signed"])])
+    with world.client(COORDINATOR) as store:
+        forged_cid = store.upload_bytes(json.dumps(forged).encode())
+    out = cli(world, "evidence", "verify", forged_cid, account=COORDINATOR, code=2)
+    assert "FAILED" in out and "does not hold" in out
     with world.client(BUYER) as store:
         result = fetch_result(market.as_account(BUYER), store, job_id)
     verification = result.report["verification"]

@@ -1,4 +1,4 @@
-"""Model splitting in process (no Ray): cut points, the pipeline's arithmetic and its communication."""
+"""Model splitting in process: cut points, the pipeline's arithmetic and its communication."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The arithmetic every replica shares, the data preparation, sealing and checkpoints (no Ray)."""
+"""The arithmetic every replica shares, the data preparation, sealing and checkpoints."""
 
 from __future__ import annotations
 

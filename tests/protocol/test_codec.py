@@ -100,6 +100,17 @@ def test_a_state_unlike_the_template_is_refused() -> None:
         check_like(pack_state(doubled, r.optimizer.state_dict()), template)
 
 
+def test_signatures_are_eth_accounts_eip191_signatures() -> None:
+    from eth_account.messages import encode_defunct
+
+    key = Account.create()
+    for text in ("", "hello", "DataBright result\njob: 1\nünicode"):
+        ours = sign_text(key, text)
+        assert ours == bytes(key.sign_message(encode_defunct(text=text)).signature)
+        assert Account.recover_message(encode_defunct(text=text), signature=ours) == key.address
+        assert recover_text(text, ours) == key.address
+
+
 def test_signatures_bind_the_signer_and_the_statement() -> None:
     key, other = Account.create(), Account.create()
     ch = pb.Challenge(nonce=b"\1" * 32, coordinator="0x" + "10" * 20, chain_id=7, market="0x" + "20" * 20, expires=9)

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from databright.cli.common import console, errors_to_exit, market, store_client
-from databright.cli.compute import coordinator_app, job_app, worker_app
+from databright.cli.compute import coordinator_app, evidence_app, job_app, worker_app
 from databright.compute.errors import ComputeError
 from databright.config import home
 from databright.market.units import format_amount, parse_amount
@@ -191,3 +191,33 @@ def coordinator_start(
                 console.print("coordinator stopped")
     finally:
         gateway.stop()
+
+
+@evidence_app.command("verify")
+@errors_to_exit
+def evidence_verify(
+    ctx: typer.Context,
+    cid: Annotated[str, typer.Argument(help="The slash's evidence CID (the WorkerSlashed event names it).")],
+) -> None:
+    """Check a slash: every signature and hash of the evidence, and a re-run of the unit on the dataset
+    (you need a read right on it)."""
+    import json
+
+    from databright.compute.data import load_registry, prepare
+    from databright.compute.evidence import verify
+    from databright.training.spec import JobSpec
+
+    m = market(ctx)
+    with store_client(ctx, m) as store:
+        evidence = json.loads(store.get_bytes(cid))
+        job = m.compute.job(int(evidence["job"]))
+        spec_json = store.get_bytes(job.spec_cid)
+        spec = JobSpec.from_bytes(spec_json)
+        dataset_spec, cids, parts = load_registry(m, store, job.database)
+        data = prepare(parts, dataset_spec, spec.eval_fraction, spec.training.seed, cids)
+        verdict = verify(evidence, spec_json, data, store.get_bytes)
+    for what, ok in verdict.checks:
+        console.print(f"{'[green]ok[/]' if ok else '[red]FAILED[/]'}  {what}")
+    if not verdict.ok:
+        raise ComputeError(f"evidence {cid} does not hold: {sum(not ok for _, ok in verdict.checks)} checks failed")
+    console.print(f"evidence {cid} holds: worker {evidence['worker']} signed a result the re-run contradicts")

@@ -24,6 +24,7 @@ from databright.chain.compute_market import Job, JobState
 from databright.compute.checkpoint import CheckpointStore, Progress
 from databright.compute.data import TrainingData, load_registry, prepare
 from databright.compute.errors import ComputeError, JobSpecError
+from databright.compute.evidence import store_attachments
 from databright.compute.handle import WorkerHandle
 from databright.compute.report import JobContext, build_report, report_bytes
 from databright.compute.runner import DeadlineMissed, JobRunner
@@ -124,7 +125,9 @@ class ChainWorkerSupply:
         self.failed_workers.add(handle.address)
 
     def slash(self, handle: WorkerHandle, evidence: dict[str, Any]) -> None:
-        """Stores the evidence and slashes the worker's stake on-chain (it goes to the buyer)."""
+        """Stores the evidence (with its attachments: the unit's input state, the signed replies) and slashes
+        the worker's stake on-chain (it goes to the buyer)."""
+        store_attachments(evidence, self.store.upload_bytes)
         cid = self.store.upload_bytes(json.dumps(evidence, sort_keys=True).encode())
         evidence["evidence_cid"] = cid
         amount = self.compute.slash(self.job_id, handle.address, cid)

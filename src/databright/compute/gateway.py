@@ -24,6 +24,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,9 @@ class Session:
                 self._close(f"protocol violation: a {what} it was not asked for")
                 return
             request, call = self.pending.pop(msg.reply.id)
-            self._settle(request, call, msg.reply)
+            # checked off the event loop (hashing a state releases the GIL), so sessions are checked side by
+            # side on the machine's cores; one session's replies still settle in order
+            await self.loop.run_in_executor(self.gateway.checkers, self._settle, request, call, msg.reply)
 
     def _settle(self, request: pb.Request, call: Call, reply: pb.Reply) -> None:
         """Checks a reply and settles its call; nothing a worker sends can raise past here."""
@@ -152,7 +155,8 @@ class Session:
             call.future.set_exception(ReplyRejected(f"worker {self.address}: {reason}"))
             return
         if self.handle is not None:
-            self.handle.receipts.append(Receipt(statement, bytes(reply.signature)))
+            body = reply.unit.SerializeToString(deterministic=True) if kind == "unit" else None
+            self.handle.receipts.append(Receipt(statement, bytes(reply.signature), body))
         call.future.set_result(value)
 
     async def serve(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
@@ -182,6 +186,7 @@ class Gateway:
         self._thread = threading.Thread(target=self.loop.run_forever, name="gateway", daemon=True)
         self._server: grpc.aio.Server | None = None
         self._handles: dict[str, WorkerHandle] = {}
+        self.checkers = ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="reply-check")
         self._lock = threading.Lock()
         self.refusals: list[tuple[str, str]] = []    # (claimed address, why), for tests and the log
         self.violations: list[tuple[str, str]] = []  # (worker, what it broke)
@@ -222,6 +227,7 @@ class Gateway:
         if self._thread.is_alive():
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(10)
+        self.checkers.shutdown(wait=False)
 
     # ------------------------------------------------------------ workers
 

@@ -53,10 +53,12 @@ class UpstreamFailed(ComputeError):
 
 @dataclass(frozen=True)
 class Receipt:
-    """A result the worker signed: the statement and its signature (kept for slash evidence)."""
+    """A result the worker signed: the statement, its signature and (for a unit's result) the reply's
+    body, whose sha-256 the statement names: kept for slash evidence."""
 
     statement: ResultStatement
     signature: bytes
+    body: bytes | None = None
 
 
 @dataclass
@@ -83,7 +85,7 @@ class WorkerHandle:
         self.address = address
         self.session = session
         self.context: tuple[str, int, str] = ("", 0, "")  # (job, unit, role) the next requests are about
-        self.receipts: deque[Receipt] = deque(maxlen=512)
+        self.receipts: deque[Receipt] = deque(maxlen=8)  # the last few: evidence is taken right after a gather
         self._template: dict[str, Any] | None = None        # the state it was last given (its structure is checked)
         self._params: list[tuple[int, ...]] = []
         self._stage_out: tuple[int, ...] | None = None      # a stage's output per sample (None: the last stage)
@@ -265,10 +267,17 @@ class WorkerHandle:
 
         return self._call("traffic", "counters", lambda _: pb.Empty(), check)
 
-    def ping(self) -> Future[tuple[str, int]]:
+    def ping(self, payload: Array | None = None) -> Future[tuple[str, int]]:
+        """Liveness: the worker's address and pid. A `payload` is echoed back and checked (same dtype, shape
+        and bytes): the protocol's round trip with a tensor of any size (bench/compute.py)."""
         def check(r: pb.Reply) -> tuple[str, int]:
             if r.pong.address.lower() != self.address.lower():
                 raise ProtocolError("ping: answered for another address")
+            if payload is not None:
+                echo = decode(r.pong.payload, dtype=payload.dtype.name, shape=payload.shape, what="payload")
+                if not np.array_equal(echo, payload):
+                    raise ProtocolError("ping: the payload came back changed")
             return self.address, int(r.pong.pid)
 
-        return self._call("ping", "pong", lambda _: pb.Empty(), check)
+        body = pb.Ping(payload=encode(payload)) if payload is not None else pb.Ping()
+        return self._call("ping", "pong", lambda _: body, check)

@@ -25,11 +25,11 @@ import numpy as np
 from databright.compute.checkpoint import CheckpointStore, Progress, WorkerStats
 from databright.compute.data import TrainingData
 from databright.compute.errors import ComputeError, WorkerFault
-from databright.compute.groups import Credit, Faulty, GroupResult, execute_lone, execute_parallel
+from databright.compute.evidence import summary
+from databright.compute.executor import Credit, Faulty
 from databright.compute.handle import UpstreamFailed, WorkerHandle
 from databright.compute.schedule import ShardPlan, Unit, schedule
-from databright.compute.split_exec import StageLayout, execute_split
-from databright.compute.verification import execute_tmr, spot_check, spot_checked
+from databright.compute.strategies import executor_for
 from databright.training.models import check_model
 from databright.training.replica import Array, Replica
 from databright.training.spec import JobSpec
@@ -72,14 +72,11 @@ class JobRunner:
         self.scratch = Replica(spec, data.feature_shape, data.n_classes)  # for comparing results within tolerance
         p = spec.protections
         self.plan = ShardPlan.build(data.n_train, p.data_cap, spec.training.seed) if p.data_cap is not None else None
-        self.layout = StageLayout(spec, data.feature_shape, data.n_classes) if p.split_stages > 1 else None
+        self.executor = executor_for(spec, data)  # how each unit is done: the runner knows only the interface
         self.roles: dict[str, WorkerHandle] = {}
         self.holds: dict[str, str] = {}   # worker address -> hash of the state it holds
         self.progress = Progress(job)
         self.next_unit: Unit | None = None
-        # a lone worker's next unit, sent before this unit's checkpoint and evaluation so the worker never
-        # waits for the coordinator: (unit start, worker address, the state hash it continues from, reply)
-        self.inflight: tuple[int, str, str, Any] | None = None
 
     def run(self) -> tuple[Progress, bytes]:
         """Trains to the end of the schedule (resuming from a checkpoint) and returns the final state."""
@@ -209,7 +206,7 @@ class JobRunner:
                                     "attempt": attempt})
             if fault.evidence is not None:
                 self.supply.slash(handle, fault.evidence)
-                progress.deviations.append({"worker": handle.address, **fault.evidence})
+                progress.deviations.append({"worker": handle.address, **summary(fault.evidence)})
             for role in [r for r, h in self.roles.items() if h.address == handle.address]:
                 del self.roles[role]
                 progress.roles.pop(role, None)
@@ -219,33 +216,8 @@ class JobRunner:
         if not fault.workers:
             raise WorkerFault(f"job {self.job}: {fault.reason}")
 
-    def execute_group(self, group: list[WorkerHandle], unit: Unit, progress: Progress, state: bytes,
-                      compare: bool) -> GroupResult:
-        if self.layout is not None:
-            return execute_split(self, group, unit, progress, state, self.layout, compare)
-        if len(group) == 1:
-            return execute_lone(self, group[0], unit, progress, state, compare)
-        return execute_parallel(self, group, unit, progress, state, compare)
-
     def _execute(self, unit: Unit, progress: Progress, state: bytes) -> tuple[bytes, str, Credit, list[float]]:
-        if self.spec.protections.redundancy == 3:
-            return execute_tmr(self, unit, progress, state)
-        group = self.members(0, unit)
-        if self.layout is not None or len(group) > 1:
-            r = self.execute_group(group, unit, progress, state, False)
-            return r.state, r.hash, r.credit, r.losses
-        (h,) = group
-        sent, self.inflight = self.inflight, None
-        ref = sent[3] if sent is not None and sent[:3] == (unit.start, h.address, progress.state_hash) else None
-        r = execute_lone(self, h, unit, progress, state, False, ref)
-        checked = spot_checked(self.spec, self.job, unit, self.secret)
-        nxt = self.next_unit
-        if nxt is not None and nxt.shards == unit.shards and not checked:
-            self.inflight = (nxt.start, h.address, r.hash, self.send_unit(h, nxt))
-        credit = dict(r.credit)
-        if checked:
-            credit.update(spot_check(self, unit, progress, state, h, r.hash))
-        return r.state, r.hash, credit, r.losses
+        return tuple(self.executor.execute(self, unit, progress, state))  # type: ignore[return-value]
 
     def gather(self, refs: Sequence[tuple[WorkerHandle, Future[Any]]]) -> list[Any]:
         """Waits for every reply up to the worker timeout (the per-request deadline); a worker that

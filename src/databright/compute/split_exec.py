@@ -15,23 +15,20 @@ when TMR compares groups, so a deviating stage is blamed by its own message.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-from databright.compute.groups import Credit, GroupResult, Position
+from databright.compute.checkpoint import Progress
+from databright.compute.executor import Context, Credit, GroupResult, Position
 from databright.compute.handle import WorkerHandle
+from databright.compute.schedule import Unit
 from databright.protocol.state import pack_state, unpack_state
 from databright.training.models import build_model
 from databright.training.replica import packed_state_hash
 from databright.training.spec import JobSpec
 from databright.training.split import cut_points, profile
-
-if TYPE_CHECKING:
-    from databright.compute.checkpoint import Progress
-    from databright.compute.runner import JobRunner
-    from databright.compute.schedule import Unit
 
 
 class StageLayout:
@@ -80,7 +77,18 @@ class StageLayout:
         return pack_state(ordered, {"state": dict(sorted(slots.items())), "param_groups": whole_groups})
 
 
-def execute_split(runner: JobRunner, group: list[WorkerHandle], unit: Unit, progress: Progress, state: bytes,
+class SplitGroup:
+    """The group executor of a split model (see `execute_split`)."""
+
+    def __init__(self, layout: StageLayout) -> None:
+        self.layout = layout
+
+    def __call__(self, ctx: Context, group: list[WorkerHandle], unit: Unit, progress: Progress, state: bytes,
+                 compare: bool) -> GroupResult:
+        return execute_split(ctx, group, unit, progress, state, self.layout, compare)
+
+
+def execute_split(runner: Context, group: list[WorkerHandle], unit: Unit, progress: Progress, state: bytes,
                   layout: StageLayout, compare: bool) -> GroupResult:
     """Trains `unit` on the stage workers (`group`, in stage order) from the agreed `state`. With
     `compare`, the trace keeps every activation and gradient crossing a cut (as references) and each

@@ -156,6 +156,12 @@ class Empty(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class Ping(_message.Message):
+    __slots__ = ("payload",)
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    payload: Tensor
+    def __init__(self, payload: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+
 class Request(_message.Message):
     __slots__ = ("id", "job", "unit", "role", "setup", "run_unit", "grad_step", "finish", "setup_stage", "stage_forward", "stage_backward", "stage_forward_backward", "stage_step", "stage_snapshot", "traffic", "ping")
     ID_FIELD_NUMBER: _ClassVar[int]
@@ -189,8 +195,8 @@ class Request(_message.Message):
     stage_step: StageStep
     stage_snapshot: Empty
     traffic: Empty
-    ping: Empty
-    def __init__(self, id: _Optional[int] = ..., job: _Optional[str] = ..., unit: _Optional[int] = ..., role: _Optional[str] = ..., setup: _Optional[_Union[Setup, _Mapping]] = ..., run_unit: _Optional[_Union[RunUnit, _Mapping]] = ..., grad_step: _Optional[_Union[GradStep, _Mapping]] = ..., finish: _Optional[_Union[Finish, _Mapping]] = ..., setup_stage: _Optional[_Union[SetupStage, _Mapping]] = ..., stage_forward: _Optional[_Union[StageForward, _Mapping]] = ..., stage_backward: _Optional[_Union[StageBackward, _Mapping]] = ..., stage_forward_backward: _Optional[_Union[StageForwardBackward, _Mapping]] = ..., stage_step: _Optional[_Union[StageStep, _Mapping]] = ..., stage_snapshot: _Optional[_Union[Empty, _Mapping]] = ..., traffic: _Optional[_Union[Empty, _Mapping]] = ..., ping: _Optional[_Union[Empty, _Mapping]] = ...) -> None: ...
+    ping: Ping
+    def __init__(self, id: _Optional[int] = ..., job: _Optional[str] = ..., unit: _Optional[int] = ..., role: _Optional[str] = ..., setup: _Optional[_Union[Setup, _Mapping]] = ..., run_unit: _Optional[_Union[RunUnit, _Mapping]] = ..., grad_step: _Optional[_Union[GradStep, _Mapping]] = ..., finish: _Optional[_Union[Finish, _Mapping]] = ..., setup_stage: _Optional[_Union[SetupStage, _Mapping]] = ..., stage_forward: _Optional[_Union[StageForward, _Mapping]] = ..., stage_backward: _Optional[_Union[StageBackward, _Mapping]] = ..., stage_forward_backward: _Optional[_Union[StageForwardBackward, _Mapping]] = ..., stage_step: _Optional[_Union[StageStep, _Mapping]] = ..., stage_snapshot: _Optional[_Union[Empty, _Mapping]] = ..., traffic: _Optional[_Union[Empty, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ...) -> None: ...
 
 class Hash(_message.Message):
     __slots__ = ("hash",)
@@ -268,12 +274,14 @@ class Counters(_message.Message):
     def __init__(self, values: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Pong(_message.Message):
-    __slots__ = ("address", "pid")
+    __slots__ = ("address", "pid", "payload")
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     address: str
     pid: int
-    def __init__(self, address: _Optional[str] = ..., pid: _Optional[int] = ...) -> None: ...
+    payload: Tensor
+    def __init__(self, address: _Optional[str] = ..., pid: _Optional[int] = ..., payload: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
 
 class Failure(_message.Message):
     __slots__ = ("reason",)

@@ -207,7 +207,7 @@ def cut_bytes_per_sample(stages: Sequence[Stage], sample_shape: tuple[int, ...])
 
 def split_train_steps(stages: Sequence[Stage], xs: Sequence[Array], ys: Sequence[Array],
                       micro_batches: int) -> dict[str, Any]:
-    """One optimiser step per batch, GPipe-style, in the order the Ray workers run it (`split_exec`):
+    """One optimiser step per batch, GPipe-style, in the order the stage workers run it (`split_exec`):
     micro-batches go forward in turn, the last stage doing each one's backward right after its forward;
     then the earlier stages' backwards in reverse.
 

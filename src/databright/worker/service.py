@@ -70,7 +70,10 @@ def _body(trainer: Trainer, request: pb.Request) -> pb.Reply:
         return pb.Reply(counters=pb.Counters(values=trainer.traffic()))
     if kind == "ping":
         address, pid = trainer.ping()
-        return pb.Reply(pong=pb.Pong(address=address, pid=pid))
+        pong = pb.Pong(address=address, pid=pid)
+        if request.ping.HasField("payload"):
+            pong.payload.CopyFrom(encode(decode(request.ping.payload, what="payload")))
+        return pb.Reply(pong=pong)
     return pb.Reply(failure=pb.Failure(reason=f"unknown request kind {kind!r}"))
 
 
