@@ -15,8 +15,6 @@ import pytest
 
 from databright.testbed import Shaping, Testbed, unavailable_reason
 
-from .world import World, market_world
-
 UNAVAILABLE = unavailable_reason()
 collect_ignore = [] if UNAVAILABLE is None else [
     path.name for path in Path(__file__).parent.glob("test_*.py") if path.name != "test_available.py"
@@ -47,10 +45,3 @@ def testbed(make_testbed: MakeTestbed) -> Testbed:
     """A coordinator host `c` and two worker hosts `w0`, `w1` on 1 Gbit/s links."""
     return make_testbed()
 
-
-@pytest.fixture
-def world(make_testbed: MakeTestbed, tmp_path: Path) -> Iterator[World]:
-    """A market on hosts `chain` (anvil, the store), `c` (for a coordinator) and `w0`..`w3` (workers)."""
-    testbed = make_testbed(["chain", "c", "w0", "w1", "w2", "w3"])
-    with market_world(testbed, tmp_path / "home") as built:
-        yield built
