@@ -71,8 +71,10 @@ bench: setup
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/store_ab.py
 	$(BIN)/python bench/valuation.py
+	$(BIN)/python bench/netlink.py
 	$(BIN)/python bench/compute.py
 	$(BIN)/python bench/paper_table.py
+	$(BIN)/python bench/paper_table.py --netns
 
 lint: setup
 	$(BIN)/ruff check src tests bench

@@ -5,15 +5,20 @@ coordinator prepares them), in the same batch order from the same seed, at one t
 
   plain         a hand-written loop in this process (zero_grad, forward, cross-entropy, backward, step)
   market job    post (escrow) -> coordinator accepts -> reads the registry from the store with its right
-                -> trains on one Ray worker, unit by unit, with a checkpoint after each and an
+                -> trains on one worker process (gRPC over TLS, authenticated, every reply signed and
+                checked), unit by unit, with a checkpoint after each and an
                 evaluation after each epoch -> seals the model to the buyer, stores model and report
                 -> completeJob settles (compute fee to the worker, data fee as dividends)
 
 The epochs are chosen so that the plain loop takes at least --target-seconds (default 60). Fixed
-start-up costs (Ray, the worker actor, deploying the market and seeding the registry) are reported
+start-up costs (the gateway, the worker process, deploying the market and seeding the registry) are reported
 separately, not in the ratio. `dispatch_ms_per_step` is the coordinator's own share of each step:
-(training wall time - the worker's compute seconds) / steps, i.e. Ray calls, data shipping,
+(training wall time - the worker's compute seconds) / steps, i.e. protocol messages, data shipping,
 checkpoints and evaluation. The market's final weights are checked bitwise against the plain loop's.
+
+Then the protocol's own costs beside a raw TCP socket in the same run (bench/_transport.py):
+`protocol_round_trip_ratio` (a 1 KiB message there and back, TLS, authenticated session, signed and
+checked reply) and `tensor_4mib_throughput_ratio` (a 4 MiB tensor message, protocol / socket).
 
 Usage (from the repository root):
   .venv/bin/python bench/compute.py [--target-seconds 60] [--unit-steps 100] [--model cnn] [--json]
@@ -31,6 +36,7 @@ from typing import Any
 
 import torch
 from _report import emit  # bench/ is on sys.path when a script runs
+from _transport import measure as measure_transport
 from rich.console import Console
 from rich.table import Table
 
@@ -39,8 +45,8 @@ RESULTS = ROOT / "bench" / "results" / "compute.json"
 
 
 def plain_loop(spec: Any, data: Any) -> tuple[float, dict[str, torch.Tensor]]:
-    from databright.compute.models import build_model
-    from databright.compute.training import batch_order, deterministic
+    from databright.training.models import build_model
+    from databright.training.replica import batch_order, deterministic
 
     deterministic(1)
     model = build_model(spec.model, data.feature_shape, data.n_classes, spec.training.seed)
@@ -64,14 +70,15 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("DATABRIGHT_HOME", tempfile.mkdtemp(prefix="databright-bench-"))
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 
+    from databright.chain.keys import dev_keys
     from databright.compute.attestation import approve
     from databright.compute.buyer import buyer_spec, fetch_result, submit_job
-    from databright.compute.coordinator import Coordinator
+    from databright.compute.coordinator import Coordinator, chain_admission
     from databright.compute.data import load_registry, prepare
-    from databright.compute.pool import ensure_ray, spawn_workers
+    from databright.compute.gateway import CoordinatorIdentity, Gateway
     from databright.demo.environment import demo_store, seeded_request, split_digits
+    from databright.demo.pool import HostedPool
     from databright.market import Market
     from databright.market.units import UNIT
 
@@ -86,11 +93,15 @@ def main() -> None:
         market.as_account(worker).compute.register_worker(UNIT)
         fixed["chain_and_registry_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        ensure_ray()
-        fixed["ray_init_s"] = time.perf_counter() - t
+        gateway = Gateway(Path(tempfile.mkdtemp(prefix="databright-bench-gateway-")),
+                          CoordinatorIdentity(coordinator, market.chain.chain_id, market.deployment.compute_market),
+                          chain_admission(market.compute))
+        gateway.start()
+        fixed["gateway_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        handles = spawn_workers([worker], namespace="databright-bench")
-        fixed["worker_actor_s"] = time.perf_counter() - t
+        pool = HostedPool(gateway, [dev_keys(market.chain)[worker]])
+        handles = pool.handles
+        fixed["worker_process_s"] = time.perf_counter() - t
 
         fields: dict[str, Any] = {"model": {"kind": args.model}, "training": {"epochs": 4, "seed": 0},
                                   "unit_steps": args.unit_steps, "worker_timeout": 600}
@@ -117,21 +128,24 @@ def main() -> None:
         state = torch.load(io.BytesIO(result.model), weights_only=True)
         bitwise = all(torch.equal(plain_state[k], v) for k, v in state.items())
         worker_s = sum(w["seconds"] for w in result.report["workers"])
+        pool.stop()
+        gateway.stop()
         steps = sum(w["steps"] for w in result.report["workers"])
 
+    transport = measure_transport()
     report = {
         "model": args.model, "epochs": epochs, "steps": steps, "unit_steps": args.unit_steps,
         "train_samples": data.n_train, "plain_s": plain_s, "market_job_s": market_s, "worker_compute_s": worker_s,
         "overhead_ratio": market_s / plain_s, "dispatch_ms_per_step": 1000 * (market_s - worker_s) / steps,
         "plain_ms_per_step": 1000 * plain_s / steps, "bitwise_equal": bitwise, "fixed_costs_s": fixed,
-        "eval_accuracy": result.report["final"]["eval_accuracy"],
+        "eval_accuracy": result.report["final"]["eval_accuracy"], **transport,
     }
 
     def table() -> None:
         out = Table("measure", "value", title=f"compute market overhead ({args.model}, {epochs} epochs, "
                                                f"{steps} steps, 1 worker, 1 thread)")
         for key in ("plain_s", "market_job_s", "worker_compute_s", "overhead_ratio", "dispatch_ms_per_step",
-                    "plain_ms_per_step", "bitwise_equal", "eval_accuracy"):
+                    "plain_ms_per_step", "bitwise_equal", "eval_accuracy", *transport):
             value = report[key]
             out.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
         for key, value in fixed.items():

@@ -2,7 +2,8 @@
 
 Five configurations train the same VGG-style net on the same generated images (seeded: one smooth
 pattern per class plus noise, 3x32x32, 10 classes), in the same batch order from the same seed, each
-worker a separate Ray actor process at one thread, driven by `JobRunner` exactly as a job is:
+worker a separate worker process at one thread (dialling the coordinator's gRPC gateway over TLS, authenticated,
+every reply signed and checked), driven by `JobRunner` exactly as a job is:
 
   standard-1    one worker
   standard-2    two data-parallel workers (each a half batch; gradient shares summed by the coordinator)
@@ -17,11 +18,10 @@ rate (to 4 decimals) detecting such a worker with probability >= 0.99: 1 - (1-p)
 
 The model: VGG's first three blocks at VGG's widths (64, 128, 256 channels, one 3x3 conv each, then a
 64-unit hidden layer; 0.63 M parameters). A step on a batch of 64 costs ~0.2 s of one core, so each of
-the split pipeline's Ray calls (a stage's forward or backward on a micro-batch of 16) carries ~8-18 ms
-of compute against Ray's ~2 ms per call (in the worker, and again in the coordinator), as a GPU's
-compute dwarfs its launch costs. At width 32 (4x less compute per call) the same pipeline measured
-1.12x standard-1 (0.90x at width 64): Ray's per-call cost in the worker processes and the coordinator
-then takes a large share of this 2-core machine.
+the split pipeline's requests (a stage's forward or backward on a micro-batch of 16) carries ~8-18 ms
+of compute against the protocol's per-message cost (encode, TLS, sign, verify, check: well under a
+millisecond), as a GPU's compute dwarfs its launch costs. Activations and gradients go through the
+coordinator, which checks and forwards them.
 
 Warm-up: before each configuration's measured run, the same workers in the same roles train a one-epoch
 job of the same configuration on the first --warm-up-samples images (PyTorch's first calls, allocators);
@@ -34,7 +34,7 @@ and `standard_1_runs` shows each.
 Per configuration, over the measured run (B = epochs x steps per epoch batches):
   epoch_s               wall seconds of `JobRunner.run()` per epoch, minus the one held-out evaluation at
                         the end (the coordinator's, not training); includes giving each worker the state,
-                        every unit's checkpoint (written and fsynced) and all of Ray's dispatch
+                        every unit's checkpoint (written and fsynced) and all of the protocol's dispatch
   ratio                 epoch_s / standard-1's epoch_s (the paper's ratio). On 2 cores, tmr's 3 and
                         split-2-tmr's 6 busy workers share 2 cores, so their wall ratio is core-bound; the
                         paper's 3x and 6x are costs: compare them with cpu_ratio
@@ -44,7 +44,7 @@ Per configuration, over the measured run (B = epochs x steps per epoch batches):
                         a half batch, timed in this process at one thread in training mode (median of
                         repeated calls, before any worker starts: workers report no forward time unsplit)
   comm_ms_per_batch     epoch_s / steps per epoch - the busiest worker's training CPU per batch: wall time
-                        per batch outside the critical path's compute: Ray dispatch and (de)serialisation,
+                        per batch outside the critical path's compute: protocol messages, signatures and checks,
                         the coordinator's summing, hashing and checkpoints, pipeline bubbles, the stages'
                         imbalance, and where more workers are busy than there are cores, waiting for one
   comm_bytes_per_batch  bytes crossing between workers per batch, from the workers' traffic counters:
@@ -56,7 +56,7 @@ Per configuration, over the measured run (B = epochs x steps per epoch batches):
   worker_cpu_s_per_epoch the workers' training CPU (`cpu_s`: thread CPU time of the training calls), summed
                         over workers, per epoch; cpu_ratio = that / standard-1's (the worker-seconds a buyer
                         pays for). worker_process_cpu_s_per_epoch (process_cpu_ratio) is every CPU second of
-                        the worker processes (/proc: also Ray's threads, state (de)serialisation, hashing)
+                        the worker processes (/proc: also gRPC's threads, state (de)serialisation, hashing, signing)
   other_processes_cores CPU the machine spent outside this bench's process tree during the run, in cores
                         (/proc/stat minus our processes): ~0 means the numbers were taken on a quiet machine
 
@@ -67,6 +67,8 @@ order; SGD then amplifies the difference while the model is learning).
 
 Usage (from the repository root):
   .venv/bin/python bench/paper_table.py [--epochs 3] [--samples 2048] [--micro-batches 4] [--width 64] [--json]
+  .venv/bin/python bench/paper_table.py --netns [--rate-mbit 1000] ...   (the communication column between
+                                                                       hosts: bench/netns_comm.py)
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 import torch
 from _report import emit  # bench/ is on sys.path when a script runs
@@ -146,7 +149,7 @@ def make_spec(args: argparse.Namespace, epochs: int, workers: int = 1, unit_step
               **protections: Any) -> Any:
     from coincurve import PrivateKey
 
-    from databright.compute.spec import JobSpec
+    from databright.training.spec import JobSpec
 
     return JobSpec.build(
         dataset=DATASET, buyer_key=PrivateKey(b"\x07" * 32).public_key.format().hex(),
@@ -161,8 +164,8 @@ def make_spec(args: argparse.Namespace, epochs: int, workers: int = 1, unit_step
 def forward_ms(spec: Any, data: Any, batch: int, repeats: int = 25) -> float:
     """The model's forward on `batch` samples in training mode (autograd recording, as a step does), at
     one thread in this process; median of `repeats` calls after a warm-up."""
-    from databright.compute.models import build_model
-    from databright.compute.training import deterministic
+    from databright.training.models import build_model
+    from databright.training.replica import deterministic
 
     deterministic(1)
     model = build_model(spec.model, data.feature_shape, data.n_classes, spec.training.seed)
@@ -185,7 +188,7 @@ def median_ms(work: Any, repeats: int, warm_up: int) -> float:
 
 def step_ms(spec: Any, data: Any, repeats: int = 15) -> float:
     """One whole training step (forward, backward, optimiser) on a batch, in this process at one thread."""
-    from databright.compute.training import Replica
+    from databright.training.replica import Replica
 
     replica = Replica(spec, data.feature_shape, data.n_classes)
     b = spec.training.batch_size
@@ -195,7 +198,7 @@ def step_ms(spec: Any, data: Any, repeats: int = 15) -> float:
 
 def state_hash_ms(spec: Any, data: Any, repeats: int = 10) -> float:
     """`Replica.state_hash()` (weights and momentum): what a TMR worker adds per step it traces."""
-    from databright.compute.training import Replica
+    from databright.training.replica import Replica
 
     replica = Replica(spec, data.feature_shape, data.n_classes)
     b = spec.training.batch_size
@@ -247,7 +250,7 @@ def machine_busy_s() -> tuple[float, float]:
 
 
 def own_cpu_s() -> float:
-    """CPU seconds of this process and every descendant (Ray's own processes and the worker actors)."""
+    """CPU seconds of this process and every descendant (the worker processes)."""
     parent, cpu = {}, {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -268,8 +271,6 @@ def run_job(name: str, spec: Any, data: Any, pool: list[Any], pids: dict[str, in
     """Trains `spec` with `JobRunner` on the pool's first workers; returns wall time (without the final
     evaluation), the workers' traffic counters and process CPU, the progress and the final state (with
     `keep_states`, also the agreed state after every unit)."""
-    import ray
-
     from databright.compute.checkpoint import CheckpointStore
     from databright.compute.runner import JobRunner
 
@@ -289,7 +290,7 @@ def run_job(name: str, spec: Any, data: Any, pool: list[Any], pids: dict[str, in
             super()._evaluate(epoch, progress, state)
             self.eval_s += time.perf_counter() - t
 
-    ray.get([h.actor.traffic.remote() for h in pool])  # every counter from zero
+    [h.traffic().result(60) for h in pool]  # every counter from zero
     supply = Supply(pool)
     before = {a: process_cpu_s(p) for a, p in pids.items()}
     (machine, steal), own = machine_busy_s(), own_cpu_s()
@@ -300,7 +301,7 @@ def run_job(name: str, spec: Any, data: Any, pool: list[Any], pids: dict[str, in
         wall = time.perf_counter() - started - runner.eval_s
         coordinator_cpu = time.process_time() - cpu - runner.eval_s
     used = list(supply.given.values())
-    traffic = dict(zip(supply.given, ray.get([h.actor.traffic.remote() for h in used]), strict=True))
+    traffic = dict(zip(supply.given, [h.traffic().result(60) for h in used], strict=True))
     process = {a: process_cpu_s(pids[a]) - before[a] for a in supply.given}
     machine_after, steal_after = machine_busy_s()
     others = (machine_after - machine) - (own_cpu_s() - own)  # CPU seconds of processes not the bench's
@@ -315,7 +316,7 @@ def total(traffic: dict[str, dict[str, float]], *kinds: str) -> float:
 
 
 def max_abs_diff(a: bytes, b: bytes) -> float:
-    from databright.compute.training import unpack_state
+    from databright.protocol.state import unpack_state
 
     ma, mb = unpack_state(a)["model"], unpack_state(b)["model"]
     return max(float((ma[k] - mb[k]).abs().max()) for k in ma)
@@ -348,16 +349,22 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--netns", action="store_true", help="only the communication column, measured with the "
+                        "coordinator and each worker on its own network namespace host (bench/netns_comm.py)")
+    parser.add_argument("--rate-mbit", type=int, default=1000, help="--netns: every link's rate")
     args = parser.parse_args()
+    if args.netns:
+        import netns_comm
+
+        netns_comm.main(args)
+        return
     os.environ.setdefault("DATABRIGHT_HOME", tempfile.mkdtemp(prefix="databright-bench-"))
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 
-    import ray
-
-    from databright.compute.pool import ensure_ray, spawn_workers
-    from databright.compute.split import build_stages, cut_bytes_per_sample
-    from databright.compute.training import packed_state_hash
+    from databright.compute.gateway import CoordinatorIdentity, Gateway, admit_all
     from databright.compute.verification import detection_probability
+    from databright.demo.pool import HostedPool, dev_keys
+    from databright.training.replica import packed_state_hash
+    from databright.training.split import build_stages, cut_bytes_per_sample
 
     bench_started = time.perf_counter()
     source_start = source_version()
@@ -374,13 +381,15 @@ def main() -> None:
 
     fixed: dict[str, float] = {}
     t = time.perf_counter()
-    ensure_ray()
-    fixed["ray_init_s"] = time.perf_counter() - t
+    gateway = Gateway(Path(tempfile.mkdtemp(prefix="paper-table-gateway-")),
+                      CoordinatorIdentity("0x" + "10" * 20, 1, "0x" + "20" * 20), admit_all)
+    gateway.start()
+    fixed["gateway_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    pool = spawn_workers([f"0x{0xB0 + i:040x}" for i in range(6)], namespace="databright-paper-table")
-    pids = {h.address: pid for h, (_, pid) in zip(pool, ray.get([h.actor.ping.remote() for h in pool]),
-                                                    strict=True)}
-    fixed["worker_actors_s"] = time.perf_counter() - t
+    hosted = HostedPool(gateway, dev_keys([f"paper-table-{i}" for i in range(6)]), processes=6)
+    pool = hosted.handles
+    pids = {h.address: pid for h, (_, pid) in zip(pool, [h.ping().result(60) for h in pool], strict=True)}
+    fixed["worker_processes_s"] = time.perf_counter() - t
 
     micro = args.micro_batches
     shapes: dict[str, tuple[int, dict[str, Any]]] = {
@@ -411,7 +420,8 @@ def main() -> None:
             log.print(f"{config}: warm-up {warm:.1f} s, {args.epochs} epochs {runs[config]['wall']:.1f} s; other "
                       f"processes used {runs[config]['other_cores']:.2f} cores meanwhile")
     finally:
-        ray.shutdown()
+        hosted.stop()
+        gateway.stop()
     # the in-process forward again, now that the workers are gone: the machine's speed drifts
     fwd_full_end, fwd_half_end = forward_ms(base, data, args.batch_size), forward_ms(base, data, args.batch_size // 2)
     fwd_full, fwd_half = (fwd_full + fwd_full_end) / 2, (fwd_half + fwd_half_end) / 2
@@ -547,7 +557,7 @@ def main() -> None:
             "micro_batches": micro, "threads_per_worker": 1, "eval_points": 1,
         },
         "machine": {"cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "torch": torch.__version__, "ray": ray.__version__, "load_avg_start": list(load_start),
+                    "torch": torch.__version__, "grpcio": grpc.__version__, "load_avg_start": list(load_start),
                     "load_avg_end": list(os.getloadavg())},
         "fixed_costs_s": fixed,
         "source": {"start": source_start, "end": source_version()},

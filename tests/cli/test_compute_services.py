@@ -1,9 +1,10 @@
-"""`worker start` and `coordinator start` as a person runs them: separate processes on one anvil node.
+"""`coordinator start` and `worker start` as a person runs them: separate processes on one anvil node.
 
-The first worker opens a local Ray instance and records it; the second joins it (with Ray's token);
-the coordinator finds both by name and starts the job; it is killed outright (SIGKILL) mid-job, and a
-new coordinator process resumes from the checkpoint, finishes and settles it on-chain. This is the only
-test that needs processes of its own, so it is kept to one job of one epoch.
+The coordinator publishes its endpoint and certificate on-chain; a worker process hosting two
+identities (`--identities 12..13`) finds it there, pins the certificate and dials out, each identity on
+its own authenticated session; the coordinator trains the job on them; it is killed outright (SIGKILL)
+mid-job, the workers reconnect with backoff, and a new coordinator process resumes from the checkpoint,
+finishes and settles it on-chain.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ from databright.market import Market
 from databright.market.units import UNIT
 
 CLI = [sys.executable, "-m", "databright.cli.main"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class Service:
@@ -89,17 +98,22 @@ def test_workers_and_a_coordinator_in_their_own_processes(anvil_rpc: str, servic
         database = seeded_request(market, store, split_digits(1).contributions)
         approve(market.compute, a[10], a[10])
         rpc = ["--rpc", anvil_rpc, "--store", store.url]
-        for account in ("12", "13"):
-            services.append(Service(*rpc, "-a", account, "worker", "start", "--stake", "1"))
-            services[-1].wait_for("serving on Ray")
+        folder = tmp_path / "coordinator"
+        port = str(free_port())
+        listen = ["--listen", f"127.0.0.1:{port}", "--folder", str(folder)]
+        # the first coordinator process is killed outright (SIGKILL) once it has checkpointed some units
+        first = Service(*rpc, "-a", "10", "coordinator", "start", *listen)
+        first.wait_for("published on-chain")
+        endpoint = market.compute.coordinator_endpoint(a[10])
+        assert endpoint is not None and endpoint.url == f"127.0.0.1:{port}"
+        services.append(Service(*rpc, "worker", "start", "--stake", "1", "--identities", "12..13"))
+        services[-1].wait_for("serving coordinator")
+        services[-1].wait_for("serving coordinator")
         assert {w.address for w in market.compute.workers()} == {a[12], a[13]}
         buyer = market.as_account(11)
         spec = buyer_spec(buyer, {"model": {"kind": "mlp"}, "training": {"epochs": 30}, "workers": 2,
                                   "unit_steps": 5}, database)
         job_id = submit_job(buyer, store.client(a[11]), spec, UNIT, UNIT, chain.now() + 3600).job_id
-        # the first coordinator process is killed outright (SIGKILL) once it has checkpointed some units
-        folder = tmp_path / "coordinator"
-        first = Service(*rpc, "-a", "10", "coordinator", "start", "--folder", str(folder))
         progress = folder / "jobs" / str(job_id) / "progress.json"
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not (progress.exists() and '"units_done": 2' in progress.read_text()):
@@ -107,7 +121,7 @@ def test_workers_and_a_coordinator_in_their_own_processes(anvil_rpc: str, servic
         first.proc.kill()
         first.proc.wait(timeout=30)
         assert market.compute.job(job_id).state == JobState.ACCEPTED
-        done = subprocess.run([*CLI, *rpc, "-a", "10", "coordinator", "start", "--once", "--folder", str(folder)],
+        done = subprocess.run([*CLI, *rpc, "-a", "10", "coordinator", "start", "--once", *listen],
                               capture_output=True, text=True, timeout=300, env=os.environ | {"COLUMNS": "200"})
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"job {job_id}: completed" in done.stdout

@@ -8,9 +8,9 @@ from coincurve import PrivateKey
 from sklearn.datasets import load_digits
 
 from databright.compute.data import TrainingData, prepare
-from databright.compute.spec import JobSpec
 from databright.datasets import DatasetSpec
 from databright.datasets.canonical import CanonicalDataset
+from databright.training.spec import JobSpec
 
 DIGITS_SPEC = DatasetSpec(name="digits", feature_shape=(8, 8), labels=tuple(range(10)))
 BUYER_KEY = PrivateKey(b"\x07" * 32)

@@ -8,7 +8,7 @@ import pytest
 
 from databright.compute.errors import JobSpecError
 from databright.compute.schedule import ShardPlan, schedule, training_batches, workers_needed
-from databright.compute.training import batch_order
+from databright.training.replica import batch_order
 
 from .conftest import job_spec
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from databright.compute.errors import JobSpecError
-from databright.compute.spec import JobSpec
+from databright.training.spec import JobSpec
 
 from .conftest import BUYER_KEY, DATASET, job_spec
 

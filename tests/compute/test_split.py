@@ -1,4 +1,4 @@
-"""Model splitting in process (no Ray): cut points, the pipeline's arithmetic and its communication."""
+"""Model splitting in process: cut points, the pipeline's arithmetic and its communication."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import torch
 
 from databright.compute.data import TrainingData
 from databright.compute.errors import JobSpecError
-from databright.compute.models import build_model, parameter_count
-from databright.compute.spec import JobSpec
-from databright.compute.split import build_stages, cut_points, merge, profile, split_train_steps
-from databright.compute.training import Replica, batch_order
+from databright.training.models import build_model, parameter_count
+from databright.training.replica import Replica, batch_order
+from databright.training.spec import JobSpec
+from databright.training.split import build_stages, cut_points, merge, profile, split_train_steps
 
 from .conftest import job_spec
 

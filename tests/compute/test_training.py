@@ -1,4 +1,4 @@
-"""The arithmetic every replica shares, the data preparation, sealing and checkpoints (no Ray)."""
+"""The arithmetic every replica shares, the data preparation, sealing and checkpoints."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ import torch
 from databright.compute.checkpoint import CheckpointStore, Progress, WorkerStats
 from databright.compute.data import TrainingData, prepare
 from databright.compute.errors import ComputeError, JobSpecError
-from databright.compute.models import build_model, check_model, parameter_count
 from databright.compute.report import index_hash
 from databright.compute.schedule import schedule
 from databright.compute.sealing import public_key_of, seal, unseal
-from databright.compute.spec import ModelSpec
-from databright.compute.training import Replica, batch_order, sum_gradients
-from databright.compute.worker import Fault
 from databright.datasets.canonical import CanonicalDataset
+from databright.demo.faulty_worker import Fault
+from databright.training.models import build_model, check_model, parameter_count
+from databright.training.replica import Replica, batch_order, sum_gradients
+from databright.training.spec import ModelSpec
 
 from .conftest import BUYER_KEY, DIGITS_SPEC, digits_parts, job_spec
 
@@ -161,8 +161,8 @@ def test_index_hash_depends_on_the_set_not_its_order() -> None:
 
 
 def test_agreement_by_hash_and_within_tolerance(digits_data: TrainingData) -> None:
-    from databright.compute.spec import Tolerance
     from databright.compute.verification import agreement
+    from databright.training.spec import Tolerance
 
     spec = job_spec(model={"kind": "mlp"})
     a = Replica(spec, (8, 8), 10)
@@ -187,19 +187,21 @@ def test_spot_check_draws_and_detection_probability() -> None:
 
     spec = job_spec(protections={"spot_check_rate": 0.1}, training={"epochs": 50, "batch_size": 10}, unit_steps=1)
     units = schedule(spec, 100)
-    share = sum(spot_checked(spec, "j", u) for u in units) / len(units)
+    share = sum(spot_checked(spec, "j", u, b"k") for u in units) / len(units)
     assert 0.07 < share < 0.13  # 500 seeded draws at p = 0.1
-    assert [spot_checked(spec, "j", u) for u in units] == [spot_checked(spec, "j", u) for u in units]
-    assert not any(spot_checked(job_spec(), "j", u) for u in units)
+    assert [spot_checked(spec, "j", u, b"k") for u in units] == [spot_checked(spec, "j", u, b"k") for u in units]
+    # keyed by the coordinator's secret: another key draws other units (a worker cannot predict them)
+    assert [spot_checked(spec, "j", u, b"k") for u in units] != [spot_checked(spec, "j", u, b"k2") for u in units]
+    assert not any(spot_checked(job_spec(), "j", u, b"k") for u in units)
     # the issue's yardstick: p such that a worker deviating on 5% of 1,000 steps is caught with 99%
     assert detection_probability(0.088, 0.05, 1000) > 0.99 > detection_probability(0.08, 0.05, 1000)
     assert detection_probability(0.0, 0.05, 1000) == 0.0
 
 
 def test_a_worker_rebuilds_its_replica_when_a_job_id_comes_back_with_another_spec() -> None:
-    from databright.compute.worker import TrainingWorker
+    from databright.worker.trainer import Trainer
 
-    worker = TrainingWorker("0x" + "ab" * 20)
+    worker = Trainer("0x" + "ab" * 20)
     for kind in ("mlp", "cnn"):  # two markets both number their first job 1
         spec = job_spec(model={"kind": kind})
         state = Replica(spec, (8, 8), 10)

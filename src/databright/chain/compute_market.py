@@ -136,6 +136,11 @@ class ComputeMarket(_Wrapper):
     def is_coordinator(self, account: str) -> bool:
         return bool(self._call("isCoordinator", account))
 
+    def coordinator_endpoint(self, account: str) -> tuple[str, bytes]:
+        """(url, SHA-256 of its TLS certificate) the coordinator published; ("", zero) if none."""
+        url, cert = self._call("coordinatorEndpoint", account)
+        return str(url), bytes(cert)
+
     def job(self, job_id: int) -> Job:
         buyer, database, spec, data_fee, compute_fee, deadline, coordinator, state = self._call("job", job_id)
         result, model, report, total_units = self._call("jobResult", job_id)
@@ -174,6 +179,9 @@ class ComputeMarket(_Wrapper):
 
     def revoke_coordinator(self, account: str) -> None:
         self._send("revokeCoordinator", account)
+
+    def set_coordinator_endpoint(self, url: str, cert_sha256: bytes) -> None:
+        self._send("setCoordinatorEndpoint", url, cert_sha256)
 
     def transfer_governance(self, to: str) -> None:
         self._send("transferGovernance", to)

@@ -60,7 +60,7 @@ def _wait_ready(rpc: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) 
         try:
             if w3.is_connected():
                 return
-        except Exception:
+        except Exception:  # noqa: S110 - not up yet (any connection error): poll again
             pass
         time.sleep(0.1)
     proc.terminate()
@@ -80,9 +80,13 @@ def running_node() -> NodeInfo | None:
 
 
 def start_node(
-    port: int = 8545, state_dir: Path | None = None, fresh: bool = False
+    port: int = 8545, state_dir: Path | None = None, fresh: bool = False, host: str = "127.0.0.1"
 ) -> tuple[NodeInfo, subprocess.Popen[bytes]]:
-    """Starts anvil in the background, waits until it answers, and records it."""
+    """Starts anvil in the background on `host`, waits until it answers, and records it.
+
+    `host` is another address than loopback only on a testbed host (`databright.testbed`), where the
+    workers on other simulated hosts reach the chain at that host's address.
+    """
     existing = running_node()
     if existing is not None:
         raise NodeError(
@@ -94,12 +98,12 @@ def start_node(
     if fresh and state_file.exists():
         state_file.unlink()
     # --config-out writes the dev accounts' keys where this node's users can sign with them
-    cmd = [str(anvil_path()), "--port", str(port), "--host", "127.0.0.1",
+    cmd = [str(anvil_path()), "--port", str(port), "--host", host,
            "--state", str(state_file), "--state-interval", "1", "--config-out", str(state_dir / "accounts.json"),
            "--accounts", str(DEV_ACCOUNTS)]
     with (state_dir / "anvil.log").open("ab") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    rpc = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603 - our own anvil
+    rpc = f"http://{host}:{port}"
     _wait_ready(rpc, proc)
     info = NodeInfo(pid=proc.pid, port=port, rpc=rpc, state_file=str(state_file),
                     accounts_file=str(state_dir / "accounts.json"))

@@ -25,6 +25,7 @@ from databright.market.units import format_amount, parse_amount
 job_app = typer.Typer(help="Training jobs: their state, and refunds after a missed deadline.", no_args_is_help=True)
 worker_app = typer.Typer(help="Work for the compute market: stake, and leave.", no_args_is_help=True)
 coordinator_app = typer.Typer(help="Trusted coordinators: approval by governance.", no_args_is_help=True)
+evidence_app = typer.Typer(help="Slash evidence: check it yourself.", no_args_is_help=True)
 
 JobArg = Annotated[int, typer.Argument(help="Job id (see `job list`).")]
 VERIFIERS: dict[str, type[DevAttestation] | type[SgxDcapVerifier]] = {
@@ -237,5 +238,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(job_app, name="job")
     app.add_typer(worker_app, name="worker")
     app.add_typer(coordinator_app, name="coordinator")
+    app.add_typer(evidence_app, name="evidence")
     for command in (workers, earnings, withdraw):
         app.command()(command)

@@ -1,7 +1,7 @@
 """Commands that run or pay for training: `job submit|result`, `worker start`, `coordinator start`.
 
 They sit beside the chain-only compute commands (cli/compute.py) on the same sub-apps; these need
-the store, Ray or PyTorch, so they are kept apart and import those only when they run.
+the store, the worker protocol or PyTorch, so they are kept apart and import those only when they run.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from databright.cli.common import console, errors_to_exit, market, store_client
-from databright.cli.compute import coordinator_app, job_app, worker_app
+from databright.cli.compute import coordinator_app, evidence_app, job_app, worker_app
 from databright.compute.errors import ComputeError
 from databright.config import home
 from databright.market.units import format_amount, parse_amount
@@ -81,28 +81,66 @@ def job_result(
                   f"held-out accuracy {final.get('eval_accuracy', float('nan')):.3f}")
 
 
+def parse_identities(text: str) -> list[int]:
+    """`12` or `12..15` (inclusive) → dev account indices."""
+    first, sep, last = text.partition("..")
+    try:
+        lo, hi = int(first), int(last) if sep else int(first)
+    except ValueError:
+        raise ComputeError(f"--identities is an account index or a range such as 12..15, not {text!r}") from None
+    if lo < 0 or hi < lo:
+        raise ComputeError(f"--identities {text!r} is an empty range")
+    return list(range(lo, hi + 1))
+
+
 @worker_app.command("start")
 @errors_to_exit
 def worker_start(
     ctx: typer.Context,
     stake: Annotated[str, typer.Option(help="ETH to stake (topped up to this if already registered).")] = "1",
-    ray_address: Annotated[str | None, typer.Option("--ray", help="Join this Ray cluster (host:port); "
-                                                                  "default: start a local one.")] = None,
-    fault: Annotated[str | None, typer.Option(hidden=True, help="Test only: misbehave (corrupt:P, "
-                                                                "crash-after:N, hang-after:N, slow:F).")] = None,
+    coordinator: Annotated[str | None, typer.Option(help="Serve this coordinator (its address, or the endpoint "
+                                                         "it published); default: every approved coordinator "
+                                                         "with a published endpoint.")] = None,
+    identities: Annotated[str | None, typer.Option(help="Host these dev accounts in this process, e.g. 12..15 "
+                                                        "(each its own key, stake and session); default: -a.")]
+    = None,
+    key_file: Annotated[Path | None, typer.Option(help="Host the identities whose private keys this file "
+                                                       "holds (one 0x... per line; keep it 0600) instead of "
+                                                       "the chain's dev keys.")] = None,
 ) -> None:
-    """Stake and serve as a worker (a Ray actor with this account's identity) until Ctrl-C."""
-    from databright.compute.worker_service import serve_until_stopped, start_worker
+    """Stake and serve as a worker (dialling out to the coordinators; nothing listens) until Ctrl-C."""
+    import time
+
+    from eth_account import Account
+
+    from databright.compute.worker_service import start_workers
 
     m = market(ctx)
-    # a polite kill ends like Ctrl-C, so the actor is stopped and a local Ray instance shut down with us
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    started = start_worker(m, parse_amount(stake, "stake"), ray_address, fault)
-    console.print(f"worker {m.account} serving on Ray at {started.ray_address} "
-                  f"(staked {format_amount(started.staked)} ETH now); Ctrl-C to stop")
+    keys = None
+    if key_file is not None:
+        try:
+            keys = [Account.from_key(line.strip()) for line in key_file.read_text().splitlines() if line.strip()]
+        except (OSError, ValueError) as exc:
+            raise ComputeError(f"--key-file {key_file}: not a file of private keys ({type(exc).__name__})") from None
+        accounts = [str(k.address) for k in keys]
+    else:
+        accounts = [m.chain.accounts()[i] for i in parse_identities(identities)] if identities else [m.account]
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a polite kill ends like Ctrl-C
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    started = start_workers(m, accounts, parse_amount(stake, "stake"), coordinator, keys)
+    for address, sent in started.staked.items():
+        console.print(f"worker {address} staked (sent {format_amount(sent)} ETH now)")
+    announced: set[int] = set()
     try:
-        serve_until_stopped(started)
+        while True:
+            for i, agent in enumerate(started.host.agents):
+                if agent.sessions and i not in announced:
+                    announced.add(i)
+                    console.print(f"worker {agent.address} serving coordinator {agent.endpoint.coordinator} "
+                                  f"at {agent.endpoint.url}")
+            time.sleep(0.2)
     except KeyboardInterrupt:
+        started.host.stop()
         console.print("worker stopped")
 
 
@@ -110,14 +148,17 @@ def worker_start(
 @errors_to_exit
 def coordinator_start(
     ctx: typer.Context,
-    ray_address: Annotated[str | None, typer.Option("--ray", help="The workers' Ray cluster (host:port); "
-                                                                  "default: the one `worker start` opened.")] = None,
+    listen: Annotated[str, typer.Option(help="Where workers dial in (host:port).")] = "127.0.0.1:7443",
+    public: Annotated[str | None, typer.Option(help="The endpoint to publish on-chain, if workers reach this "
+                                                    "machine by another address; default: --listen.")] = None,
     once: Annotated[bool, typer.Option(help="Handle the open jobs once and exit.")] = False,
-    folder: Annotated[Path | None, typer.Option(help="Where progress and checkpoints are kept.")] = None,
+    folder: Annotated[Path | None, typer.Option(help="Where progress, checkpoints and the TLS key are kept.")] = None,
 ) -> None:
-    """Follow posted jobs: accept, train on the workers, seal the model, settle on-chain."""
-    from databright.compute.coordinator import Coordinator
-    from databright.compute.pool import ensure_ray, recorded_cluster
+    """Serve workers (gRPC over TLS, endpoint and certificate published on-chain) and follow posted jobs:
+    accept, train on the workers, seal the model, settle on-chain."""
+    from databright.compute.coordinator import Coordinator, chain_admission
+    from databright.compute.gateway import CoordinatorIdentity, Gateway
+    from databright.worker.tls import split_url
 
     m = market(ctx)
     if not m.compute.is_coordinator(m.account):
@@ -125,16 +166,58 @@ def coordinator_start(
                            "`databright coordinator approve`")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per store request drowns the job's story
-    ensure_ray(ray_address or recorded_cluster())
     where = folder or home() / "coordinator" / f"{m.chain.chain_id}-{m.deployment.compute_market}"
+    host, port = split_url(listen)
+    gateway = Gateway(where, CoordinatorIdentity(m.account, m.chain.chain_id, m.deployment.compute_market),
+                      chain_admission(m.compute), host=host, port=port)
+    url = gateway.start()
+    endpoint = public or url
+    published = m.compute.coordinator_endpoint(m.account)
+    if published is None or (published.url, published.cert_sha256) != (endpoint, gateway.cert_sha256):
+        m.compute.set_coordinator_endpoint(endpoint, gateway.cert_sha256)
+    console.print(f"coordinator {m.account} takes workers at {endpoint} (certificate sha-256 "
+                  f"{gateway.cert_sha256[:16]}…, published on-chain)")
+    try:
+        with store_client(ctx, m) as store:
+            service = Coordinator(m, store, where, workers=gateway.handles, patience=60.0)
+            if once:
+                for outcome in service.run_once():
+                    console.print(f"job {outcome.job_id}: {outcome.status} {outcome.detail}")
+                return
+            console.print(f"coordinator {m.account} following jobs (state in {where}); Ctrl-C to stop")
+            try:
+                service.run()
+            except KeyboardInterrupt:
+                console.print("coordinator stopped")
+    finally:
+        gateway.stop()
+
+
+@evidence_app.command("verify")
+@errors_to_exit
+def evidence_verify(
+    ctx: typer.Context,
+    cid: Annotated[str, typer.Argument(help="The slash's evidence CID (the WorkerSlashed event names it).")],
+) -> None:
+    """Check a slash: every signature and hash of the evidence, and a re-run of the unit on the dataset
+    (you need a read right on it)."""
+    import json
+
+    from databright.compute.data import load_registry, prepare
+    from databright.compute.evidence import verify
+    from databright.training.spec import JobSpec
+
+    m = market(ctx)
     with store_client(ctx, m) as store:
-        service = Coordinator(m, store, where)
-        if once:
-            for outcome in service.run_once():
-                console.print(f"job {outcome.job_id}: {outcome.status} {outcome.detail}")
-            return
-        console.print(f"coordinator {m.account} following jobs (state in {where}); Ctrl-C to stop")
-        try:
-            service.run()
-        except KeyboardInterrupt:
-            console.print("coordinator stopped")
+        evidence = json.loads(store.get_bytes(cid))
+        job = m.compute.job(int(evidence["job"]))
+        spec_json = store.get_bytes(job.spec_cid)
+        spec = JobSpec.from_bytes(spec_json)
+        dataset_spec, cids, parts = load_registry(m, store, job.database)
+        data = prepare(parts, dataset_spec, spec.eval_fraction, spec.training.seed, cids)
+        verdict = verify(evidence, spec_json, data, store.get_bytes)
+    for what, ok in verdict.checks:
+        console.print(f"{'[green]ok[/]' if ok else '[red]FAILED[/]'}  {what}")
+    if not verdict.ok:
+        raise ComputeError(f"evidence {cid} does not hold: {sum(not ok for _, ok in verdict.checks)} checks failed")
+    console.print(f"evidence {cid} holds: worker {evidence['worker']} signed a result the re-run contradicts")

@@ -158,7 +158,8 @@ def proposals(
             what = f"{cid_from_digest(p.body)[:16]}… ({p.samples} samples)"
         else:
             rules = p.new_rules()
-            assert rules is not None
+            if rules is None:  # a rules proposal always carries its rules
+                raise ConfigError(f"proposal {p.id}: a rules proposal without rules")
             what = (f"rules: quorum {rules.quorum_bps / 100:g}%, approval {rules.approval_bps / 100:g}%, "
                     f"period {rules.voting_period}, max {format_amount(rules.max_shares)}, "
                     f"value share {rules.value_share_bps / 100:g}%")

@@ -18,9 +18,9 @@ from databright.chain.compute_market import Job, JobState
 from databright.chain.keys import signer
 from databright.compute.errors import ComputeError, JobSpecError
 from databright.compute.sealing import public_key_of, unseal
-from databright.compute.spec import JobSpec
 from databright.market import Market
 from databright.store.client import StoreClient
+from databright.training.spec import JobSpec
 
 
 def buyer_spec(market: Market, fields: dict[str, Any], database: str | None = None) -> JobSpec:

@@ -59,6 +59,17 @@ class CheckpointStore:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
 
+    def secret(self) -> bytes:
+        """32 random bytes kept with the job's checkpoints (0600), created on first use: what the spot-check
+        draws are keyed with, so a worker — which knows the job, the unit and the spec's seed — cannot
+        predict which units are checked, while a restarted coordinator draws the same."""
+        path = self.folder / "secret"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(os.urandom(32))
+        return path.read_bytes()
+
     @property
     def _progress_path(self) -> Path:
         return self.folder / "progress.json"

@@ -24,18 +24,19 @@ from databright.chain.compute_market import Job, JobState
 from databright.compute.checkpoint import CheckpointStore, Progress
 from databright.compute.data import TrainingData, load_registry, prepare
 from databright.compute.errors import ComputeError, JobSpecError
+from databright.compute.evidence import store_attachments
+from databright.compute.handle import WorkerHandle
 from databright.compute.job_value import settle_values
-from databright.compute.pool import WorkerHandle, discover_workers, is_alive
 from databright.compute.report import JobContext, build_report, report_bytes
 from databright.compute.runner import DeadlineMissed, JobRunner
 from databright.compute.schedule import workers_needed
 from databright.compute.sealing import seal
-from databright.compute.spec import JobSpec
-from databright.compute.training import Replica
 from databright.market import Market
 from databright.market.compute import ComputeClient
 from databright.rounds import run_rounds
 from databright.store.client import StoreClient
+from databright.training.replica import Replica
+from databright.training.spec import JobSpec
 
 log = logging.getLogger("databright.coordinator")
 
@@ -54,17 +55,46 @@ def staked(compute: ComputeClient, address: str) -> bool:
     return info.registered and info.stake >= compute.min_stake
 
 
+def chain_admission(compute: ComputeClient) -> Callable[[str], str | None]:
+    """The gateway's admission rule: a registered worker, staked at least the minimum (a slash takes
+    the whole stake, so a slashed worker is refused until it stakes again)."""
+
+    def admit(address: str) -> str | None:
+        info = compute.worker(address)
+        if not info.registered:
+            return f"{address} is not a registered worker"
+        if info.stake < compute.min_stake:
+            return f"{address} has {info.stake} wei staked, below the minimum {compute.min_stake} (slashed?)"
+        return None
+
+    return admit
+
+
 class ChainWorkerSupply:
-    """Workers for one job: live actors whose accounts are registered with at least the minimum
+    """Workers for one job: connected workers whose accounts are registered with at least the minimum
     stake, assigned to the job on-chain before they get any work (so they can be paid or slashed)."""
 
     def __init__(self, compute: ComputeClient, job_id: int, source: Callable[[], list[WorkerHandle]],
-                 store: StoreClient) -> None:
+                 store: StoreClient, patience: float = 0.0) -> None:
         self.compute, self.job_id, self.source, self.store = compute, job_id, source, store
+        self.patience = patience  # seconds to wait for workers to (re)connect before the job is short of them
         self.failed_workers: set[str] = set()
-        self.rng = random.Random(job_id)  # groups are drawn at random, reproducibly per job
+        # groups are drawn at random, reproducibly per job (who is drawn is no secret: the chain shows it)
+        self.rng = random.Random(job_id)  # noqa: S311
 
     def acquire(self, count: int, exclude: Collection[str]) -> list[WorkerHandle]:
+        deadline = time.monotonic() + self.patience
+        while True:
+            chosen = self._choose(count, exclude)
+            if len(chosen) >= count or time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
+        fresh = [h.address for h in chosen if h.address not in set(self.compute.job(self.job_id).workers)]
+        if fresh:
+            self.compute.assign_workers(self.job_id, fresh)
+        return chosen
+
+    def _choose(self, count: int, exclude: Collection[str]) -> list[WorkerHandle]:
         assigned = set(self.compute.job(self.job_id).workers)
         candidates = [h for h in self.source() if h.address not in exclude and h.address not in self.failed_workers]
         # workers already assigned to this job first (a resumed job keeps its workers), then in random order
@@ -75,19 +105,20 @@ class ChainWorkerSupply:
         for h in candidates:
             if len(chosen) == count:
                 break
-            if staked(self.compute, h.address) and is_alive(h):
+            if h.alive and staked(self.compute, h.address):
                 chosen.append(h)
-        fresh = [h.address for h in chosen if h.address not in assigned]
-        if fresh:
-            self.compute.assign_workers(self.job_id, fresh)
         return chosen
 
     def reclaim(self, address: str) -> WorkerHandle | None:
         """A worker this job had before a restart: still live, staked, not failed and assigned."""
         if address in self.failed_workers or address not in set(self.compute.job(self.job_id).workers):
             return None
+        deadline = time.monotonic() + self.patience
         handle = next((h for h in self.source() if h.address == address), None)
-        if handle is None or not is_alive(handle):
+        while (handle is None or not handle.alive) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            handle = next((h for h in self.source() if h.address == address), None)
+        if handle is None or not handle.alive:
             return None
         return handle if staked(self.compute, address) else None
 
@@ -95,7 +126,9 @@ class ChainWorkerSupply:
         self.failed_workers.add(handle.address)
 
     def slash(self, handle: WorkerHandle, evidence: dict[str, Any]) -> None:
-        """Stores the evidence and slashes the worker's stake on-chain (it goes to the buyer)."""
+        """Stores the evidence (with its attachments: the unit's input state, the signed replies) and slashes
+        the worker's stake on-chain (it goes to the buyer)."""
+        store_attachments(evidence, self.store.upload_bytes)
         cid = self.store.upload_bytes(json.dumps(evidence, sort_keys=True).encode())
         evidence["evidence_cid"] = cid
         amount = self.compute.slash(self.job_id, handle.address, cid)
@@ -104,12 +137,13 @@ class ChainWorkerSupply:
 
 class Coordinator:
     def __init__(self, market: Market, store: StoreClient, folder: Path, *,
-                 workers: Callable[[], list[WorkerHandle]] = discover_workers,
-                 on_unit: Callable[[int, Progress], None] | None = None) -> None:
+                 workers: Callable[[], list[WorkerHandle]],
+                 on_unit: Callable[[int, Progress], None] | None = None, patience: float = 0.0) -> None:
         self.market, self.store, self.folder = market, store, folder
         self.compute = market.compute
         self.workers = workers
         self.on_unit = on_unit
+        self.patience = patience
         folder.mkdir(parents=True, exist_ok=True)
         self.state_path = folder / "state.json"
         self.scanned_to = self.market.deployment.block - 1
@@ -224,7 +258,8 @@ class Coordinator:
     def _train_and_settle(self, job: Job, spec: JobSpec, data: TrainingData) -> JobOutcome:
         checkpoints = CheckpointStore(self.folder / "jobs" / str(job.id))
         runner = JobRunner(
-            str(job.id), spec, data, ChainWorkerSupply(self.compute, job.id, self.workers, self.store), checkpoints,
+            str(job.id), spec, data,
+            ChainWorkerSupply(self.compute, job.id, self.workers, self.store, self.patience), checkpoints,
             too_late=lambda: self.market.chain.now() >= job.deadline,
             on_unit=self._unit_hook(job.id),
         )

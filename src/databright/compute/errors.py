@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from databright.errors import DataBrightError
+from databright.training.errors import ComputeError, JobSpecError
 
-
-class ComputeError(DataBrightError):
-    """A job that cannot be specified, scheduled, run or settled as asked."""
-
-    exit_code = 2
-
-
-class JobSpecError(ComputeError):
-    """A job spec that does not validate: the message names the field and what was expected."""
+__all__ = ["AttestationError", "ComputeError", "JobSpecError", "WorkerFault"]
 
 
 class WorkerFault(ComputeError):

@@ -10,65 +10,23 @@ member's final state. Groups agree when their members' final states are equal; w
 deviates, the first position of its trace that differs from the majority names the worker that
 deviated first — everything after it may be an honest worker's faithful use of a bad input.
 
-Values in a trace are digests, or Ray references to the messages themselves (activations and their
-gradients), which the coordinator fetches and hashes only when it has to find a culprit. The final
+Values in a trace are digests, or futures of the messages themselves (activations and their
+gradients, which passed through the coordinator), hashed only when it has to find a culprit. The final
 states are hashed by the coordinator from the bytes it received, never taken from a worker's word.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from databright.compute.pool import WorkerHandle
-from databright.compute.training import Array, arrays_hash, packed_state_hash, sum_gradients
-
-if TYPE_CHECKING:
-    from databright.compute.checkpoint import Progress
-    from databright.compute.runner import JobRunner
-    from databright.compute.schedule import Unit
-
-Credit = dict[str, tuple[int, int, float]]  # address -> (sample presentations, steps, seconds) in the unit
+from databright.compute.checkpoint import Progress
+from databright.compute.executor import Context, Faulty, GroupResult, Position
+from databright.compute.handle import WorkerHandle
+from databright.compute.schedule import Unit
+from databright.training.replica import Array, arrays_hash, packed_state_hash, sum_gradients
 
 
-class Faulty(Exception):
-    """Workers to replace; with `evidence`, they deviated from a majority and are slashed as well."""
-
-    def __init__(self, workers: Sequence[WorkerHandle], reason: str, evidence: dict[str, Any] | None = None) -> None:
-        super().__init__(reason)
-        self.workers = list(workers)
-        self.reason = reason
-        self.evidence = evidence
-
-
-@dataclass
-class Position:
-    key: str              # the same key names the same position in every group
-    worker: WorkerHandle  # who produced the value
-    value: Any            # a hex digest, or a Ray reference to arrays (hashed only when needed)
-
-
-def digest(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    import ray
-
-    fetched = ray.get(value, timeout=60)
-    return "none" if fetched is None else arrays_hash(fetched)
-
-
-@dataclass
-class GroupResult:
-    state: bytes
-    hash: str             # of `state`, computed by the coordinator when the group is compared
-    credit: Credit
-    losses: list[float]
-    trace: list[Position]
-    signature: tuple[str, ...]  # the members' final states: equal signatures, agreeing groups
-
-
-def execute_lone(runner: JobRunner, h: WorkerHandle, unit: Unit, progress: Progress, state: bytes,
+def execute_lone(runner: Context, h: WorkerHandle, unit: Unit, progress: Progress, state: bytes,
                  compare: bool, sent: Any = None) -> GroupResult:
     """One worker does the whole unit in one call (`sent`: the call, if it was made ahead of time)."""
     every = runner.spec.protections.compare_every if compare else 0
@@ -82,10 +40,21 @@ def execute_lone(runner: JobRunner, h: WorkerHandle, unit: Unit, progress: Progr
     trace = [Position(f"step {unit.start + (i + 1) * every}", h, d) for i, d in enumerate(reply["trace"])]
     trace.append(Position("final 0", h, final))
     credit = {h.address: (sum(len(b) for b in unit.batches), len(unit.batches), float(reply["seconds"]))}
-    return GroupResult(reply["state"], final, credit, list(reply["losses"]), trace, (final,))
+    last = h.receipts[-1] if h.receipts else None
+    ours = last is not None and (last.statement.kind, last.statement.unit, last.statement.job) == (
+        "run_unit", unit.start, runner.job)
+    receipts = {h.address: last} if last is not None and ours else {}
+    return GroupResult(reply["state"], final, credit, list(reply["losses"]), trace, (final,), receipts)
 
 
-def execute_parallel(runner: JobRunner, group: list[WorkerHandle], unit: Unit, progress: Progress,
+def lone_group(runner: Context, group: list[WorkerHandle], unit: Unit, progress: Progress, state: bytes,
+               compare: bool) -> GroupResult:
+    """`execute_lone` as a group executor (a group of one)."""
+    (h,) = group
+    return execute_lone(runner, h, unit, progress, state, compare)
+
+
+def execute_parallel(runner: Context, group: list[WorkerHandle], unit: Unit, progress: Progress,
                      state: bytes, compare: bool) -> GroupResult:
     """Data parallel: each batch is split among the members (under a data cap, by shard owner); each
     returns its share of the gradient, the coordinator adds them in a fixed order and sends the sum
@@ -100,7 +69,7 @@ def execute_parallel(runner: JobRunner, group: list[WorkerHandle], unit: Unit, p
         parts = runner.parts(batch, unit, len(group))
         for h, p in zip(group, parts, strict=True):
             runner.expose(h, p)
-        replies = runner.gather([(h, h.actor.grad_step.remote(grads, x[p], y[p], len(batch)))
+        replies = runner.gather([(h, h.grad_step(grads, x[p], y[p], len(batch)))
                                  for h, p in zip(group, parts, strict=True)])
         grads = sum_gradients([r["grads"] for r in replies])
         losses.append(sum(r["loss_sum"] for r in replies) / len(batch))
@@ -109,8 +78,9 @@ def execute_parallel(runner: JobRunner, group: list[WorkerHandle], unit: Unit, p
             samples[h.address] += len(p)
             if compare:
                 trace.append(Position(f"step {step} share {i}", h, arrays_hash(r["grads"])))
-    assert grads is not None
-    finals = runner.gather([(h, h.actor.finish.remote(grads, compare or i == 0)) for i, h in enumerate(group)])
+    if grads is None:
+        raise Faulty([], f"unit at step {unit.start} has no batches")
+    finals = runner.gather([(h, h.finish(grads, compare or i == 0)) for i, h in enumerate(group)])
     hashes = [packed_state_hash(f["state"]) if compare else f["hash"] for f in finals]
     if not compare:  # alone, the group is checked against itself: its replicas must all be equal
         majority = max(set(hashes), key=hashes.count)

@@ -17,11 +17,11 @@ import numpy as np
 
 from databright.compute.checkpoint import Progress
 from databright.compute.data import TrainingData
-from databright.compute.models import parameter_count
 from databright.compute.schedule import ShardPlan
-from databright.compute.spec import JobSpec
-from databright.compute.training import Replica
 from databright.compute.verification import detection_probability
+from databright.training.models import parameter_count
+from databright.training.replica import Replica
+from databright.training.spec import JobSpec
 
 
 def index_hash(indices: list[int]) -> str:

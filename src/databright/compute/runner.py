@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import Future, wait
 from typing import Any, Protocol
 
 import numpy as np
@@ -24,14 +25,14 @@ import numpy as np
 from databright.compute.checkpoint import CheckpointStore, Progress, WorkerStats
 from databright.compute.data import TrainingData
 from databright.compute.errors import ComputeError, WorkerFault
-from databright.compute.groups import Credit, Faulty, GroupResult, execute_lone, execute_parallel
-from databright.compute.models import check_model
-from databright.compute.pool import WorkerHandle, kill_worker
+from databright.compute.evidence import summary
+from databright.compute.executor import Credit, Faulty
+from databright.compute.handle import UpstreamFailed, WorkerHandle
 from databright.compute.schedule import ShardPlan, Unit, schedule
-from databright.compute.spec import JobSpec
-from databright.compute.split_exec import StageLayout, execute_split
-from databright.compute.training import Array, Replica
-from databright.compute.verification import execute_tmr, spot_check, spot_checked
+from databright.compute.strategies import executor_for
+from databright.training.models import check_model
+from databright.training.replica import Array, Replica
+from databright.training.spec import JobSpec
 
 log = logging.getLogger("databright.compute")
 MAX_ATTEMPTS = 5
@@ -62,6 +63,7 @@ class JobRunner:
                  on_unit: Callable[[Progress], None] | None = None) -> None:
         self.job, self.spec, self.data, self.supply = job, spec, data, supply
         self.checkpoints = checkpoints
+        self.secret = checkpoints.secret() if spec.protections.spot_check_rate > 0 else b""
         self.too_late = too_late
         self.on_unit = on_unit
         self.spec_json = spec.to_bytes()
@@ -70,14 +72,11 @@ class JobRunner:
         self.scratch = Replica(spec, data.feature_shape, data.n_classes)  # for comparing results within tolerance
         p = spec.protections
         self.plan = ShardPlan.build(data.n_train, p.data_cap, spec.training.seed) if p.data_cap is not None else None
-        self.layout = StageLayout(spec, data.feature_shape, data.n_classes) if p.split_stages > 1 else None
+        self.executor = executor_for(spec, data)  # how each unit is done: the runner knows only the interface
         self.roles: dict[str, WorkerHandle] = {}
         self.holds: dict[str, str] = {}   # worker address -> hash of the state it holds
         self.progress = Progress(job)
         self.next_unit: Unit | None = None
-        # a lone worker's next unit, sent before this unit's checkpoint and evaluation so the worker never
-        # waits for the coordinator: (unit start, worker address, the state hash it continues from, reply)
-        self.inflight: tuple[int, str, str, Any] | None = None
 
     def run(self) -> tuple[Progress, bytes]:
         """Trains to the end of the schedule (resuming from a checkpoint) and returns the final state."""
@@ -131,6 +130,7 @@ class JobRunner:
         """The spot checker for this unit (under a data cap, one per shard: it sees only that shard)."""
         role = f"check.shard{unit.shards[0]}" if unit.shards else "check"
         self._fill([role])
+        self.roles[role].at(self.job, unit.start, role)
         return self.roles[role]
 
     def expose(self, h: WorkerHandle, indices: Array) -> None:
@@ -152,13 +152,13 @@ class JobRunner:
     def send_unit(self, h: WorkerHandle, unit: Unit, every: int = 0) -> Any:
         self.expose(h, np.concatenate(unit.batches))
         x, y = self.data.x_train, self.data.y_train
-        return h.actor.run_unit.remote([x[b] for b in unit.batches], [y[b] for b in unit.batches], every)
+        return h.run_unit([x[b] for b in unit.batches], [y[b] for b in unit.batches], every)
 
     def load(self, group: list[WorkerHandle], state: bytes, state_hash: str) -> None:
         """Gives the agreed state to the members that do not hold it already."""
         stale = [h for h in group if self.holds.get(h.address) != state_hash]
-        refs = [(h, h.actor.setup.remote(self.job, self.spec_json, list(self.data.feature_shape),
-                                         self.data.n_classes, state)) for h in stale]
+        refs = [(h, h.setup(self.job, self.spec_json, list(self.data.feature_shape), self.data.n_classes, state))
+                for h in stale]
         for h, reply in zip(stale, self.gather(refs), strict=True):
             if reply != state_hash:
                 raise Faulty([h], "loaded state does not match the agreed state")
@@ -172,6 +172,8 @@ class JobRunner:
             if self.too_late():
                 raise DeadlineMissed(f"job {self.job} cannot finish before its deadline")
             self._fill([r for g in range(redundancy) for r in self.roles_for(g, unit)])
+            for role, handle in self.roles.items():  # what the results they sign for this unit are about
+                handle.at(self.job, unit.start, role)
             try:
                 new_state, new_hash, credit, losses = self._execute(unit, progress, state)
                 break
@@ -204,64 +206,44 @@ class JobRunner:
                                     "attempt": attempt})
             if fault.evidence is not None:
                 self.supply.slash(handle, fault.evidence)
-                progress.deviations.append({"worker": handle.address, **fault.evidence})
+                progress.deviations.append({"worker": handle.address, **summary(fault.evidence)})
             for role in [r for r, h in self.roles.items() if h.address == handle.address]:
                 del self.roles[role]
                 progress.roles.pop(role, None)
             self.holds.pop(handle.address, None)
-            kill_worker(handle)
+            handle.close(f"replaced: {fault.reason[:100]}")
             self.supply.failed(handle, fault.reason)
         if not fault.workers:
             raise WorkerFault(f"job {self.job}: {fault.reason}")
 
-    def execute_group(self, group: list[WorkerHandle], unit: Unit, progress: Progress, state: bytes,
-                      compare: bool) -> GroupResult:
-        if self.layout is not None:
-            return execute_split(self, group, unit, progress, state, self.layout, compare)
-        if len(group) == 1:
-            return execute_lone(self, group[0], unit, progress, state, compare)
-        return execute_parallel(self, group, unit, progress, state, compare)
-
     def _execute(self, unit: Unit, progress: Progress, state: bytes) -> tuple[bytes, str, Credit, list[float]]:
-        if self.spec.protections.redundancy == 3:
-            return execute_tmr(self, unit, progress, state)
-        group = self.members(0, unit)
-        if self.layout is not None or len(group) > 1:
-            r = self.execute_group(group, unit, progress, state, False)
-            return r.state, r.hash, r.credit, r.losses
-        (h,) = group
-        sent, self.inflight = self.inflight, None
-        ref = sent[3] if sent is not None and sent[:3] == (unit.start, h.address, progress.state_hash) else None
-        r = execute_lone(self, h, unit, progress, state, False, ref)
-        checked = spot_checked(self.spec, self.job, unit)
-        nxt = self.next_unit
-        if nxt is not None and nxt.shards == unit.shards and not checked:
-            self.inflight = (nxt.start, h.address, r.hash, self.send_unit(h, nxt))
-        credit = dict(r.credit)
-        if checked:
-            credit.update(spot_check(self, unit, progress, state, h, r.hash))
-        return r.state, r.hash, credit, r.losses
+        return tuple(self.executor.execute(self, unit, progress, state))  # type: ignore[return-value]
 
-    def gather(self, refs: Sequence[tuple[WorkerHandle, Any]]) -> list[Any]:
-        """Waits for every reply up to the worker timeout; any worker that died, failed or hung is a fault."""
-        import ray
-
+    def gather(self, refs: Sequence[tuple[WorkerHandle, Future[Any]]]) -> list[Any]:
+        """Waits for every reply up to the worker timeout (the per-request deadline); a worker that
+        disconnected, failed, sent a reply that fails its checks or did not answer in time is a fault.
+        A call that was never sent because another worker's output failed blames that other worker,
+        unless nobody else failed."""
         if not refs:
             return []
         started = time.monotonic()
-        _, pending = ray.wait([r for _, r in refs], num_returns=len(refs), timeout=self.spec.worker_timeout)
-        pending_set = set(pending)
-        faulty, reasons, replies = [], [], []
+        _, pending = wait([r for _, r in refs], timeout=self.spec.worker_timeout)
+        faulty, reasons, replies, upstream = [], [], [], []
         for h, r in refs:
-            if r in pending_set:
+            if r in pending:
                 faulty.append(h)
                 reasons.append(f"no answer within {self.spec.worker_timeout:g} s")
                 continue
-            try:
-                replies.append(ray.get(r))
-            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
+            exc = r.exception()
+            if exc is None:
+                replies.append(r.result())
+            elif isinstance(exc, UpstreamFailed):
+                upstream.append((h, str(exc)))
+            else:
                 faulty.append(h)
-                reasons.append(f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200]}")
+                reasons.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+        if upstream and not faulty:
+            faulty, reasons = [h for h, _ in upstream], [why for _, why in upstream]
         if faulty:
             raise Faulty(faulty, "; ".join(sorted(set(reasons))) + f" after {time.monotonic() - started:.1f} s")
         return replies

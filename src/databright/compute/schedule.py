@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from databright.compute.errors import JobSpecError
-from databright.compute.spec import JobSpec
-from databright.compute.training import Array, batch_order
+from databright.training.replica import Array, batch_order
+from databright.training.spec import JobSpec
 
 
 @dataclass(frozen=True)

@@ -1,33 +1,34 @@
-"""Model splitting on Ray workers: the coordinator's side of a split job.
+"""Model splitting on workers: the coordinator's side of a split job.
 
 The coordinator (trusted) keeps the agreed state of the whole model, in the same form as an unsplit
 replica's snapshot; each stage worker is given only its slice — its layers' weights and their
-optimiser state — and gives back only that. Per batch, micro-batches go forward stage to stage as Ray
-object references (so stage k works on micro-batch m+1 while stage k+1 works on m: the GPipe pipeline;
-the last stage does its forward and backward in one call), then gradients come back in reverse, then
-every stage steps once. Only cut activations and their
-gradients cross between workers; the first stage sees the samples, the others only activations (the
-last also the labels), so only the first stage's data exposure counts against a data cap.
+optimiser state — and gives back only that. Per batch, micro-batches go forward stage to stage as
+futures: a stage's activations come back to the coordinator, which checks them (dtype, shape, finite)
+and forwards them to the next stage as soon as they arrive, without the runner waiting (so stage k
+works on micro-batch m+1 while stage k+1 works on m: the GPipe pipeline; the last stage does its
+forward and backward in one call), then gradients come back in reverse, then every stage steps once.
+Workers never talk to each other. Only cut activations and their gradients cross between stages;
+the first stage sees the samples, the others only activations (the last also the labels), so only
+the first stage's data exposure counts against a data cap. The coordinator hashes what it forwards
+when TMR compares groups, so a deviating stage is blamed by its own message.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-from databright.compute.groups import Credit, GroupResult, Position
-from databright.compute.models import build_model
-from databright.compute.pool import WorkerHandle
-from databright.compute.spec import JobSpec
-from databright.compute.split import cut_points
-from databright.compute.training import pack_state, packed_state_hash, unpack_state
-
-if TYPE_CHECKING:
-    from databright.compute.checkpoint import Progress
-    from databright.compute.runner import JobRunner
-    from databright.compute.schedule import Unit
+from databright.compute.checkpoint import Progress
+from databright.compute.executor import Context, Credit, GroupResult, Position
+from databright.compute.handle import WorkerHandle
+from databright.compute.schedule import Unit
+from databright.protocol.state import pack_state, unpack_state
+from databright.training.models import build_model
+from databright.training.replica import packed_state_hash
+from databright.training.spec import JobSpec
+from databright.training.split import cut_points, profile
 
 
 class StageLayout:
@@ -36,6 +37,9 @@ class StageLayout:
     def __init__(self, spec: JobSpec, feature_shape: tuple[int, ...], n_classes: int) -> None:
         model = build_model(spec.model, feature_shape, n_classes, spec.training.seed)
         self.bounds = [0, *cut_points(model, feature_shape, spec.protections.split_stages), len(model)]
+        layers = profile(model, feature_shape)
+        # what each stage but the last outputs per sample: its replies are checked against it
+        self.out_shapes: list[tuple[int, ...] | None] = [layers[b - 1].out_shape for b in self.bounds[1:-1]] + [None]
         layer_of_param = [int(name.split(".")[0]) for name, _ in model.named_parameters()]
         self.positions = [[i for i, layer in enumerate(layer_of_param) if a <= layer < b]
                           for a, b in zip(self.bounds, self.bounds[1:], strict=False)]
@@ -73,14 +77,25 @@ class StageLayout:
         return pack_state(ordered, {"state": dict(sorted(slots.items())), "param_groups": whole_groups})
 
 
-def execute_split(runner: JobRunner, group: list[WorkerHandle], unit: Unit, progress: Progress, state: bytes,
+class SplitGroup:
+    """The group executor of a split model (see `execute_split`)."""
+
+    def __init__(self, layout: StageLayout) -> None:
+        self.layout = layout
+
+    def __call__(self, ctx: Context, group: list[WorkerHandle], unit: Unit, progress: Progress, state: bytes,
+                 compare: bool) -> GroupResult:
+        return execute_split(ctx, group, unit, progress, state, self.layout, compare)
+
+
+def execute_split(runner: Context, group: list[WorkerHandle], unit: Unit, progress: Progress, state: bytes,
                   layout: StageLayout, compare: bool) -> GroupResult:
     """Trains `unit` on the stage workers (`group`, in stage order) from the agreed `state`. With
     `compare`, the trace keeps every activation and gradient crossing a cut (as references) and each
     stage's state hash after every step, for locating a deviation."""
     stale = [(k, h) for k, h in enumerate(group) if runner.holds.get(h.address) != progress.state_hash]
-    runner.gather([(h, h.actor.setup_stage.remote(runner.job, runner.spec_json, list(runner.data.feature_shape),
-                                                  runner.data.n_classes, k, layout.stage_state(state, k)))
+    runner.gather([(h, h.setup_stage(runner.job, runner.spec_json, list(runner.data.feature_shape),
+                                     runner.data.n_classes, k, layout.stage_state(state, k), layout.out_shapes[k]))
                    for k, h in stale])
     for h in group:
         runner.holds[h.address] = ""  # from here on they hold work in progress
@@ -108,19 +123,19 @@ def execute_split(runner: JobRunner, group: list[WorkerHandle], unit: Unit, prog
         for m, idx in enumerate(parts):
             ref: Any = x[idx]
             for k, h in enumerate(group[:last]):
-                ref = h.actor.stage_forward.remote(m, ref)
+                ref = h.stage_forward(m, ref)
                 if compare:
                     trace.append(Position(f"step {step} forward {m} stage {k}", h, ref))
-            grads.append(group[last].actor.stage_forward_backward.remote(m, ref, y[idx], len(batch)))
+            grads.append(group[last].stage_forward_backward(m, ref, y[idx], len(batch)))
             if compare:
                 trace.append(Position(f"step {step} backward {m} stage {last}", group[last], grads[m]))
         for m in reversed(range(len(parts))):
             grad: Any = grads[m]
             for k in reversed(range(last)):
-                grad = group[k].actor.stage_backward.remote(m, grad, None, len(batch))
+                grad = group[k].stage_backward(m, grad, None, len(batch), first=k == 0)
                 if compare and k > 0:
                     trace.append(Position(f"step {step} backward {m} stage {k}", group[k], grad))
-        steps = [h.actor.stage_step.remote(compare) for h in group]
+        steps = [h.stage_step(compare) for h in group]
         # a worker runs its calls in the order they were sent, so the next batch can be queued behind this
         # batch's step before the step is done: the coordinator collects one batch behind, never stalling
         # the pipeline on a round trip
@@ -130,7 +145,7 @@ def execute_split(runner: JobRunner, group: list[WorkerHandle], unit: Unit, prog
     if pending is not None:
         collect(*pending)
     trace = [p for step in sorted(traces) for p in traces[step]]
-    snaps = runner.gather([(h, h.actor.stage_snapshot.remote()) for h in group])
+    snaps = runner.gather([(h, h.stage_snapshot()) for h in group])
     slices = tuple(packed_state_hash(s) for s in snaps)
     whole = layout.whole_state(snaps)
     digest = packed_state_hash(whole)

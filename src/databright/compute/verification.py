@@ -24,32 +24,20 @@ with probability (1 - p)^(f·n).
 from __future__ import annotations
 
 import hashlib
-import random
+import hmac
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from databright.compute.groups import Credit, Faulty, GroupResult, Position, digest
-from databright.compute.pool import WorkerHandle
-from databright.compute.spec import JobSpec, Tolerance
-from databright.compute.training import Array, Replica, packed_state_hash
+from databright.compute.checkpoint import Progress
+from databright.compute.evidence import FORMAT, input_hash, signed_result
+from databright.compute.executor import Context, Credit, Faulty, GroupExecutor, GroupResult, Outcome, Position, digest
+from databright.compute.handle import Receipt, WorkerHandle
+from databright.compute.schedule import Unit
+from databright.training.replica import Array, Replica, packed_state_hash
+from databright.training.spec import JobSpec, Tolerance
 
-if TYPE_CHECKING:
-    from databright.compute.checkpoint import Progress
-    from databright.compute.runner import JobRunner
-    from databright.compute.schedule import Unit
-
-__all__ = ["Faulty", "agreement", "detection_probability", "execute_tmr", "input_hash", "spot_check",
-           "spot_checked"]
-
-
-def input_hash(state_hash: str, unit: Unit) -> str:
-    """What every group was given: the agreed state and the unit's sample indices, in order."""
-    h = hashlib.sha256(state_hash.encode())
-    for batch in unit.batches:
-        h.update(np.asarray(batch, dtype="<i8").tobytes())
-    return h.hexdigest()
+__all__ = ["Faulty", "Tmr", "agreement", "detection_probability", "input_hash", "spot_check", "spot_checked"]
 
 
 def _parameters(replica: Replica, state: bytes) -> list[Array]:
@@ -86,12 +74,22 @@ def first_divergence(deviating: GroupResult, majority: GroupResult) -> Position:
     return deviating.trace[-1]
 
 
-def execute_tmr(runner: JobRunner, unit: Unit, progress: Progress, state: bytes) -> tuple[
+class Tmr:
+    """The TMR executor over groups of any shape (`group`)."""
+
+    def __init__(self, group: GroupExecutor) -> None:
+        self.group = group
+
+    def execute(self, ctx: Context, unit: Unit, progress: Progress, state: bytes) -> Outcome:
+        return Outcome(*execute_tmr(ctx, self.group, unit, progress, state))
+
+
+def execute_tmr(runner: Context, run_group: GroupExecutor, unit: Unit, progress: Progress, state: bytes) -> tuple[
         bytes, str, Credit, list[float]]:
     """Runs `unit` on the three groups at once and releases its result only if all three agree."""
     groups = [runner.members(g, unit) for g in range(3)]
     with ThreadPoolExecutor(3, thread_name_prefix="tmr") as pool:
-        futures = [pool.submit(runner.execute_group, members, unit, progress, state, True) for members in groups]
+        futures = [pool.submit(run_group, runner, members, unit, progress, state, True) for members in groups]
         results: list[GroupResult] = []
         faulty: list[WorkerHandle] = []
         reasons: list[str] = []
@@ -121,6 +119,11 @@ def execute_tmr(runner: JobRunner, unit: Unit, progress: Progress, state: bytes)
                     "position": position.key, "results": values,
                     "majority": digest(next(p.value for p in results[agreed[0]].trace if p.key == position.key)),
                     "groups": [[h.address for h in g] for g in groups]}
+        receipts = {a: rc for r in results for a, rc in r.receipts.items()}
+        if lone and len(receipts) == 3:  # every lone worker's own signed result: checkable by a third party
+            evidence.update({"format": FORMAT, "worker": position.worker.address, "input_state": state,
+                             "every": runner.spec.protections.compare_every, "agreed_final": results[agreed[0]].hash,
+                             "signed": [signed_result(a, rc) for a, rc in receipts.items()]})
         raise Faulty([position.worker], f"deviates from the 2-of-3 majority at {position.key}", evidence)
     progress.agreements += 1
     credit: Credit = {}
@@ -130,10 +133,12 @@ def execute_tmr(runner: JobRunner, unit: Unit, progress: Progress, state: bytes)
     return first.state, first.hash, credit, first.losses
 
 
-def spot_checked(spec: JobSpec, job: str, unit: Unit) -> bool:
-    """Whether this unit is recomputed: a draw seeded by the job and the unit, made on the coordinator."""
+def spot_checked(spec: JobSpec, job: str, unit: Unit, secret: bytes) -> bool:
+    """Whether this unit is recomputed: a draw keyed by the coordinator's secret (`CheckpointStore.secret`),
+    the job and the unit — reproducible after a restart, unpredictable to a worker."""
     rate = spec.protections.spot_check_rate
-    return rate > 0 and random.Random(f"{job}:{unit.start}:{spec.training.seed}").random() < rate
+    digest = hmac.new(secret, f"{job}:{unit.start}:{spec.training.seed}".encode(), hashlib.sha256).digest()
+    return rate > 0 and int.from_bytes(digest[:8], "big") / 2**64 < rate
 
 
 def detection_probability(rate: float, fraction: float, units: int) -> float:
@@ -141,13 +146,14 @@ def detection_probability(rate: float, fraction: float, units: int) -> float:
     return float(1.0 - (1.0 - rate) ** (fraction * units))
 
 
-def spot_check(runner: JobRunner, unit: Unit, progress: Progress, start: bytes, worker: WorkerHandle,
-               result: str) -> Credit:
+def spot_check(runner: Context, unit: Unit, progress: Progress, start: bytes, worker: WorkerHandle,
+               result: str, receipt: Receipt | None = None) -> Credit:
     """Recomputes `unit` from `start` on another worker (under a data cap, the checker of the unit's
     shard); returns the checker's credit when they agree."""
     checker = runner.checker(unit)
     runner.load([checker], start, progress.state_hash)
     (reply,) = runner.gather([(checker, runner.send_unit(checker, unit))])
+    checker_receipt = checker.receipts[-1] if checker.receipts else None
     checked = packed_state_hash(reply["state"])  # what it returned, not what it says it returned
     runner.holds[checker.address] = checked
     if checked == result:
@@ -162,4 +168,9 @@ def spot_check(runner: JobRunner, unit: Unit, progress: Progress, start: bytes, 
     evidence = {"job": runner.job, "step": unit.start, "input_hash": input_hash(progress.state_hash, unit),
                 "results": {worker.address: result, checker.address: checked}, "majority": truth,
                 "referee": "coordinator"}
+    if receipt is not None and checker_receipt is not None and len(deviating) == 1:
+        evidence.update({"format": FORMAT, "worker": deviating[0].address, "input_state": start, "every": 0,
+                         "agreed_final": truth,
+                         "signed": [signed_result(worker.address, receipt),
+                                    signed_result(checker.address, checker_receipt)]})
     raise Faulty(deviating, "result differs from the coordinator's recomputation (spot check)", evidence)

@@ -1,39 +1,36 @@
-"""`databright worker start`: stake on-chain, then serve as a named Ray actor until stopped.
+"""`databright worker start`: stake on-chain, then serve coordinators until stopped.
 
-With `--ray ADDRESS` the worker joins that cluster (its actor lives there, detached, so it outlives
-this command's connection). Without it a local Ray instance is started here, and this process must
-stay up: the local cluster ends with it. Either way the worker's account is the acting account,
-and it is registered (or its stake topped up) before it is offered to any coordinator.
+A worker dials out: it finds each coordinator it serves on-chain (an approved coordinator's
+published endpoint and the SHA-256 of its TLS certificate, which it pins), and holds one
+authenticated session per (identity, coordinator). It never listens, so it works behind NAT.
+Each identity is registered (or its stake topped up) before it is offered to any coordinator.
+This module is the command's glue (chain look-ups, staking); the agent itself is `databright.worker`,
+which knows nothing of the coordinator's code.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from databright.compute.pool import (
-    WorkerHandle,
-    cluster_address,
-    ensure_ray,
-    is_alive,
-    kill_worker,
-    record_cluster,
-    recorded_cluster,
-    spawn_worker,
-)
-from databright.compute.worker import Fault
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from databright.chain.keys import signer
+from databright.compute.errors import ComputeError
 from databright.market import Market
+from databright.market.compute import CoordinatorEndpoint
+from databright.worker.agent import Endpoint
+from databright.worker.host import Host
 
 log = logging.getLogger("databright.worker")
 
 
 @dataclass(frozen=True)
-class StartedWorker:
-    handle: WorkerHandle
-    ray_address: str
-    staked: int
+class StartedWorkers:
+    host: Host
+    endpoints: list[CoordinatorEndpoint]
+    staked: dict[str, int]  # wei each identity sent now
 
 
 def ensure_stake(market: Market, stake: int) -> int:
@@ -47,27 +44,33 @@ def ensure_stake(market: Market, stake: int) -> int:
     return 0
 
 
-def start_worker(market: Market, stake: int, ray_address: str | None = None, fault: str | None = None) -> StartedWorker:
-    """Stakes, then joins `ray_address`, else the local cluster an earlier `worker start` opened, else
-    opens one (and records it so that the next workers and the coordinator find it)."""
-    Fault.parse(fault)  # a bad flag is refused before anything is staked
-    staked = ensure_stake(market, stake)
-    joined = ray_address or recorded_cluster()
-    ensure_ray(joined)
-    if joined is None:
-        record_cluster(cluster_address())
-    handle = spawn_worker(market.account, fault=fault, detached=joined is not None)
-    return StartedWorker(handle, cluster_address(), staked)
+def coordinators(market: Market, coordinator: str | None) -> list[CoordinatorEndpoint]:
+    """The coordinators to serve: `coordinator` (an address, or an endpoint some approved coordinator
+    published), or by default every approved coordinator with a published endpoint."""
+    compute = market.compute
+    if coordinator is not None and Web3.is_address(coordinator):
+        found = compute.coordinator_endpoint(coordinator)
+        if found is None:
+            raise ComputeError(f"{coordinator} is not an approved coordinator with a published endpoint")
+        return [found]
+    published = compute.coordinator_endpoints()
+    if coordinator is not None:
+        published = [e for e in published if e.url == coordinator.removeprefix("grpcs://")]
+        if not published:
+            raise ComputeError(f"no approved coordinator publishes the endpoint {coordinator}: there is no "
+                               "certificate to pin, so it is not dialled")
+    if not published:
+        raise ComputeError("no approved coordinator has published an endpoint yet (`coordinator start` does)")
+    return published
 
 
-def serve_until_stopped(worker: StartedWorker, should_stop: Callable[[], bool] = lambda: False,
-                        poll: float = 5.0) -> None:
-    """Keeps this process (and with it a local Ray instance) alive while the actor lives."""
-    try:
-        while not should_stop():
-            if not is_alive(worker.handle, timeout=30):
-                log.error("worker %s stopped answering", worker.handle.address)
-                return
-            time.sleep(poll)
-    finally:
-        kill_worker(worker.handle)
+def start_workers(market: Market, accounts: list[str], stake: int, coordinator: str | None,
+                  keys: list[LocalAccount] | None = None) -> StartedWorkers:
+    """Stakes every identity, then starts one agent per (identity, coordinator). The identities' keys are
+    the chain's dev keys of `accounts`, or `keys` (then `accounts` are their addresses)."""
+    found = coordinators(market, coordinator)
+    keys = keys if keys is not None else [signer(market.chain, a) for a in accounts]
+    staked = {str(k.address): ensure_stake(market.as_account(str(k.address)), stake) for k in keys}
+    endpoints = [Endpoint(e.url, e.cert_sha256, e.coordinator, market.chain.chain_id,
+                          market.deployment.compute_market) for e in found]
+    return StartedWorkers(Host(keys, endpoints).start(), found, staked)

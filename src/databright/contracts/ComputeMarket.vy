@@ -267,6 +267,51 @@ def isCoordinator(account: address) -> bool:
     return self._coordinator[account].approved
 
 
+# ================================================================ coordinator endpoints (issue 15)
+# Where an approved coordinator's workers dial it (its gRPC endpoint, host:port) and the SHA-256 of
+# its TLS certificate, which workers pin (they trust that certificate and no other). Set by the
+# coordinator itself, not by governance, so it can move or renew its certificate; kept apart from
+# the approval record, which governance writes. A revoked coordinator's endpoint stays readable but
+# `isCoordinator` says false, and workers dial only approved coordinators.
+
+MAX_ENDPOINT: public(constant(uint256)) = 256
+
+event CoordinatorEndpointSet:
+    account: indexed(address)
+    url: String[MAX_ENDPOINT]
+    certSha256: bytes32
+
+_endpointUrl: HashMap[address, String[MAX_ENDPOINT]]
+_endpointCert: HashMap[address, bytes32]
+
+
+@external
+def setCoordinatorEndpoint(url: String[MAX_ENDPOINT], certSha256: bytes32):
+    """
+    @notice The calling approved coordinator publishes where workers dial it and the SHA-256 of
+            the TLS certificate it serves there; setting it again replaces both.
+    @param url Its endpoint, host:port (at most 256 bytes, not empty).
+    @param certSha256 SHA-256 of its certificate's DER bytes (not zero).
+    """
+    assert self._coordinator[msg.sender].approved, "compute: not an approved coordinator"
+    assert len(url) > 0, "compute: empty endpoint"
+    assert certSha256 != empty(bytes32), "compute: zero certificate hash"
+    self._endpointUrl[msg.sender] = url
+    self._endpointCert[msg.sender] = certSha256
+    log CoordinatorEndpointSet(account=msg.sender, url=url, certSha256=certSha256)
+
+
+@view
+@external
+def coordinatorEndpoint(account: address) -> (String[MAX_ENDPOINT], bytes32):
+    """
+    @notice (url, certSha256) that `account` last published; empty if it never did.
+    """
+    return (self._endpointUrl[account], self._endpointCert[account])
+
+# ================================================================ end of coordinator endpoints
+
+
 # ---------------------------------------------------------------- workers
 
 @external

@@ -5,8 +5,9 @@ Roles are more of the chain's funded dev accounts: a coordinator (approved by go
 attestation: there is no SGX/TDX here), a buyer, and as many workers as the job needs plus a spare,
 each with its own account and stake. The job asks for triple modular redundancy, the paper's 5 % data
 cap and 2-way model splitting: 3 groups x (one shard owner per 5 % of the data + a second stage). The
-workers are simulated as identities hosted in two Ray processes (one process each would cost ~250 MB of
-PyTorch apiece); the market cannot tell. One identity corrupts its weights: TMR catches it, it is
+workers are simulated as identities hosted in two worker processes (one process each would cost ~250 MB
+of PyTorch apiece), each identity with its own key and its own authenticated gRPC session to the
+coordinator; the market cannot tell. One identity corrupts its weights: TMR catches it, it is
 slashed on-chain and replaced by the spare. The coordinator reads the registry with its on-chain right,
 trains, values every training sample in the trained model's embedding (exact KNN-Shapley on the job's
 held-out split), seals the model to the buyer and settles: the compute fee split among the workers by
@@ -19,8 +20,8 @@ recomputes the values from the buyer's model and the registry and checks them ag
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,15 +30,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from databright.chain.keys import dev_keys
 from databright.compute.attestation import approve
 from databright.compute.buyer import buyer_spec, fetch_result, submit_job
 from databright.compute.checkpoint import Progress as JobProgress
-from databright.compute.coordinator import Coordinator
+from databright.compute.coordinator import Coordinator, chain_admission
 from databright.compute.data import load_registry, prepare
-from databright.compute.pool import WorkerHandle, ensure_ray, spawn_hosted, stop_workers
+from databright.compute.gateway import CoordinatorIdentity, Gateway
+from databright.compute.handle import WorkerHandle
 from databright.compute.schedule import schedule, workers_needed
 from databright.compute.value_audit import claim, load_values, verify
 from databright.demo.environment import DemoStore
+from databright.demo.pool import HostedPool
 from databright.market import Market
 from databright.market.units import UNIT, format_amount
 
@@ -148,18 +152,25 @@ def run_compute(market: Market, store: DemoStore, database: str, console: Consol
     console.print(f"9. {len(worker_accounts)} workers stake {format_amount(WORKER_STAKE)} ETH each: the job needs "
                   f"3 groups x ({needed // 3 - 1} shard owners of ≤ 5 % of {n_train} samples + 1 second stage) "
                   f"= {needed}, plus a spare; {names[result.cheat]} will corrupt its weights")
-    ensure_ray()
-    handles = spawn_hosted(worker_accounts, hosts=2, faults={result.cheat: "corrupt:1.0"},
-                           namespace="databright-demo", name=f"demo-{market.chain.chain_id}-{int(time.time())}")
+    folder = Path(tempfile.mkdtemp(prefix="databright-coordinator-"))
+    gateway = Gateway(folder, CoordinatorIdentity(coordinator, market.chain.chain_id, market.deployment.compute_market),
+                      chain_admission(market.compute))
+    gateway.start()
+    keys = dev_keys(market.chain)
+    pool = HostedPool(gateway, [keys[w] for w in worker_accounts], processes=2, faults={result.cheat: "corrupt:1.0"})
+    handles = pool.handles
     # the story tells of the cheat and its slash itself (step 11 and the progress bar): no log lines in between
-    loggers = [logging.getLogger(name) for name in ("databright.compute", "databright.coordinator")]
+    loggers = [logging.getLogger(name) for name in ("databright.compute", "databright.coordinator",
+                                                           "databright.gateway")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        _train(market, store, database, console, result, buyer, coordinator, handles, spec, n_train, names)
+        _train(market, store, database, console, result, buyer, coordinator, handles, spec, n_train, names, folder)
     finally:
-        stop_workers(handles)
+        pool.stop()
+        gateway.stop()
+        shutil.rmtree(folder, ignore_errors=True)
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
     _withdrawals(market, store, database, console, result, names)
@@ -168,7 +179,8 @@ def run_compute(market: Market, store: DemoStore, database: str, console: Consol
 
 
 def _train(market: Market, store: DemoStore, database: str, console: Console, result: ComputeDemo, buyer: str,
-           coordinator: str, handles: list[WorkerHandle], spec: Any, n_train: int, names: dict[str, str]) -> None:
+           coordinator: str, handles: list[WorkerHandle], spec: Any, n_train: int, names: dict[str, str],
+           folder: Path) -> None:
     as_buyer = market.as_account(buyer)
     sub = submit_job(as_buyer, store.client(buyer), spec, DATA_FEE, COMPUTE_FEE, market.chain.now() + 3600)
     result.job_id, result.data_fee_wei, result.compute_fee_wei = sub.job_id, DATA_FEE, COMPUTE_FEE
@@ -178,8 +190,7 @@ def _train(market: Market, store: DemoStore, database: str, console: Console, re
     units = len(schedule(spec, n_train))
     columns = (TextColumn("  training"), BarColumn(), MofNCompleteColumn(), TextColumn("units"),
                TimeElapsedColumn(), TextColumn("{task.fields[note]}"))
-    with Progress(*columns, console=console, transient=False) as bar, \
-            tempfile.TemporaryDirectory(prefix="databright-coordinator-") as folder:
+    with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("train", total=units, note="")
 
         def on_unit(job_id: int, progress: JobProgress) -> None:
@@ -187,7 +198,7 @@ def _train(market: Market, store: DemoStore, database: str, console: Console, re
             bar.update(task, completed=progress.units_done,
                        note=f"held-out {acc:.2f}, slashed {len(progress.deviations)}")
 
-        service = Coordinator(market.as_account(coordinator), store.client(coordinator), Path(folder),
+        service = Coordinator(market.as_account(coordinator), store.client(coordinator), folder,
                               workers=lambda: handles, on_unit=on_unit)
         (outcome,) = service.run_once()
     result.status = outcome.status

@@ -34,6 +34,17 @@ from databright.errors import CidError, ConfigError
 MAX_JOB_WORKERS = 128  # the contract's bound on the workers of one job
 
 
+MAX_ENDPOINT = 256  # the contract's bound on an endpoint's length, in bytes
+
+
+class CoordinatorEndpoint(NamedTuple):
+    """Where an approved coordinator's workers dial it, and the SHA-256 (hex) of its TLS certificate."""
+
+    coordinator: str
+    url: str
+    cert_sha256: str
+
+
 class Slash(NamedTuple):
     """A WorkerSlashed event: `amount` wei of `worker`'s stake went to the job's buyer."""
 
@@ -154,6 +165,34 @@ class ComputeClient:
 
     def is_coordinator(self, addr: str) -> bool:
         return self.market.is_coordinator(_address(addr, "the coordinator"))
+
+    def set_coordinator_endpoint(self, url: str, cert_sha256: str) -> None:
+        """The acting (approved) coordinator publishes its gRPC endpoint (host:port) and the SHA-256
+        (hex) of its TLS certificate, which its workers pin."""
+        host, _, port = url.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536 or len(url.encode()) > MAX_ENDPOINT:
+            raise ConfigError(f"a coordinator endpoint is host:port (at most {MAX_ENDPOINT} bytes), not {url!r}")
+        try:
+            digest = bytes.fromhex(cert_sha256.removeprefix("0x"))
+        except ValueError:
+            digest = b""
+        if len(digest) != 32:
+            raise ConfigError(f"a certificate hash is a SHA-256 (64 hex digits), not {cert_sha256!r}")
+        self.market.set_coordinator_endpoint(url, digest)
+
+    def coordinator_endpoint(self, addr: str) -> CoordinatorEndpoint | None:
+        """Where the coordinator `addr` takes workers, if it is approved and published one."""
+        who = _address(addr, "the coordinator")
+        url, cert = self.market.coordinator_endpoint(who)
+        if not url or not self.market.is_coordinator(who):
+            return None
+        return CoordinatorEndpoint(who, url, cert.hex())
+
+    def coordinator_endpoints(self) -> list[CoordinatorEndpoint]:
+        """Every approved coordinator with a published endpoint (from CoordinatorEndpointSet events)."""
+        seen = dict.fromkeys(str(a["account"]) for a in self.market.logs("CoordinatorEndpointSet",
+                                                                            self.deployment.block))
+        return [e for e in (self.coordinator_endpoint(a) for a in seen) if e is not None]
 
     # ------------------------------------------------------------ jobs
 

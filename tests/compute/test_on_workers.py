@@ -1,11 +1,12 @@
-"""Everything that needs Ray, in one module so the session starts one Ray instance (≈ 5 s) and one
-set of worker actors (each imports PyTorch): training equivalence with a plain PyTorch loop, worker
-faults (a crash, a hang), a coordinator killed and restarted, and the market's whole job lifecycle."""
+"""Everything that needs worker processes, in one module so the session starts one gateway and one
+set of worker processes (each imports PyTorch) that dial it over gRPC with TLS: training equivalence
+with a plain PyTorch loop, worker faults (a crash, a hang), a coordinator killed and restarted, the
+market's whole job lifecycle and every protection."""
 
 from __future__ import annotations
 
 import json
-import os
+import tempfile
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,56 +17,78 @@ import torch
 
 from databright.chain.compute_market import JobState
 from databright.chain.connection import reset_embedded
-from databright.chain.keys import signer
+from databright.chain.keys import dev_keys, signer
 from databright.compute.attestation import approve
 from databright.compute.buyer import buyer_spec, fetch_result, submit_job
 from databright.compute.checkpoint import CheckpointStore, Progress
 from databright.compute.coordinator import Coordinator, JobOutcome
 from databright.compute.data import TrainingData, load_registry, prepare
 from databright.compute.errors import ComputeError
-from databright.compute.pool import WorkerHandle, spawn_hosted, spawn_worker, spawn_workers
+from databright.compute.gateway import CoordinatorIdentity, Gateway, admit_all
+from databright.compute.handle import WorkerHandle
 from databright.compute.runner import JobRunner
 from databright.compute.schedule import ShardPlan, training_batches
-from databright.compute.spec import JobSpec
-from databright.compute.training import Replica
 from databright.demo.environment import demo_store, seeded_request, split_digits
+from databright.demo.pool import HostedPool, address_of
+from databright.demo.pool import dev_keys as sim_keys
 from databright.errors import ComputeRevert
 from databright.market import Market
 from databright.market.units import UNIT
 from databright.store.client import StoreClient
 from databright.store.errors import AccessDenied
+from databright.training.replica import Replica
+from databright.training.spec import JobSpec
 
 from .conftest import job_spec
 
 # the embedded chain's dev accounts 12..15 (eth-tester derives them from its fixed mnemonic)
 POOL_SIZE = 4
-TESTS = "databright-tests"  # the tests' actors' own namespace: a demo in this process cannot collide with them
+POOLS: list[HostedPool] = []
 
 
 @pytest.fixture(scope="session")
-def ray_pool() -> Iterator[list[WorkerHandle]]:
-    import ray
+def gateway() -> Iterator[Gateway]:
+    """The tests' coordinator gateway (TLS, challenge and signatures on; every key-holder admitted: the
+    runner tests have no chain, and the market tests' supply checks stakes on-chain itself)."""
+    with tempfile.TemporaryDirectory(prefix="databright-gateway-") as folder:
+        g = Gateway(Path(folder), CoordinatorIdentity("0x" + "10" * 20, 1, "0x" + "20" * 20), admit_all)
+        g.start()
+        yield g
+        for pool in POOLS:
+            pool.stop()
+        g.stop()
 
+
+def spawn(gateway: Gateway, keys: list[str], processes: int = 1, fault: str | None = None) -> list[WorkerHandle]:
+    """Worker processes hosting these identities, connected to the gateway (stopped at the session's end)."""
+    pool = HostedPool(gateway, keys, processes, {address_of(k): fault for k in keys} if fault else None)
+    POOLS.append(pool)
+    return pool.handles
+
+
+@pytest.fixture(scope="session")
+def workers(gateway: Gateway) -> list[WorkerHandle]:
     from databright.chain.connection import connect
 
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     reset_embedded()
-    addresses = connect("embedded").accounts()[12 : 12 + POOL_SIZE]
-    handles = spawn_workers(list(addresses), namespace=TESTS)
-    yield handles
-    ray.shutdown()
+    chain = connect("embedded")
+    keys = dev_keys(chain)
+    return spawn(gateway, [keys[a] for a in chain.accounts()[12 : 12 + POOL_SIZE]], processes=POOL_SIZE)
 
 
 @pytest.fixture(scope="session")
-def hosted(ray_pool: list[WorkerHandle]) -> list[WorkerHandle]:
+def hosted(gateway: Gateway, workers: list[WorkerHandle]) -> list[WorkerHandle]:
     """24 more worker identities in two processes: enough for a data cap's shard owners times three."""
-    return spawn_hosted([f"0x{i:040x}" for i in range(1, 25)], hosts=2, namespace=TESTS, name="tests")
+    return spawn(gateway, sim_keys([f"hosted-{i}" for i in range(24)]), processes=2)
 
 
-def cheat_hosted(name: str, fault: str = "corrupt:1.0") -> WorkerHandle:
-    """A hosted identity (in its own small process) that misbehaves."""
-    address = "0x" + name.encode().hex().ljust(40, "e")[:40]
-    return spawn_hosted([address], hosts=1, faults={address: fault}, namespace=TESTS, name=name)[0]
+def spawn_worker(gateway: Gateway, name: str, fault: str) -> WorkerHandle:
+    """A misbehaving identity in its own process (a crash ends that process)."""
+    return spawn(gateway, sim_keys([name]), fault=fault)[0]
+
+
+def cheat_hosted(gateway: Gateway, name: str, fault: str = "corrupt:1.0") -> WorkerHandle:
+    return spawn_worker(gateway, name, fault)
 
 
 class Supply:
@@ -98,7 +121,7 @@ def plain_loop(spec: JobSpec, data: TrainingData) -> Replica:
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(spec.training.seed)
-    from databright.compute.models import build_model
+    from databright.training.models import build_model
 
     model = build_model(spec.model, data.feature_shape, data.n_classes, spec.training.seed)
     opt = torch.optim.SGD(model.parameters(), lr=spec.training.lr, momentum=spec.training.momentum)
@@ -126,9 +149,9 @@ def same_weights(a: Replica, b: Replica) -> bool:
 SPEC = job_spec(training={"epochs": 2, "batch_size": 64, "seed": 3}, unit_steps=4)
 
 
-def test_one_worker_gives_the_plain_loops_weights_bitwise(ray_pool: list[WorkerHandle], digits_data: TrainingData,
+def test_one_worker_gives_the_plain_loops_weights_bitwise(workers: list[WorkerHandle], digits_data: TrainingData,
                                                             tmp_path: Path) -> None:
-    progress, state = JobRunner("eq1", SPEC, digits_data, Supply(ray_pool[:1]), CheckpointStore(tmp_path)).run()
+    progress, state = JobRunner("eq1", SPEC, digits_data, Supply(workers[:1]), CheckpointStore(tmp_path)).run()
     assert same_weights(trained(state, SPEC, digits_data), plain_loop(SPEC, digits_data))
     (stats,) = progress.workers.values()
     assert stats.samples == SPEC.training.epochs * digits_data.n_train == stats.units
@@ -137,10 +160,10 @@ def test_one_worker_gives_the_plain_loops_weights_bitwise(ray_pool: list[WorkerH
     assert progress.curve[-1]["eval_accuracy"] > 0.5
 
 
-def test_three_workers_match_within_float_tolerance(ray_pool: list[WorkerHandle], digits_data: TrainingData,
+def test_three_workers_match_within_float_tolerance(workers: list[WorkerHandle], digits_data: TrainingData,
                                                     tmp_path: Path) -> None:
     spec = SPEC.model_copy(update={"workers": 3})
-    progress, state = JobRunner("eq3", spec, digits_data, Supply(ray_pool[:3]), CheckpointStore(tmp_path)).run()
+    progress, state = JobRunner("eq3", spec, digits_data, Supply(workers[:3]), CheckpointStore(tmp_path)).run()
     market, plain = trained(state, spec, digits_data), plain_loop(spec, digits_data)
     # the gradient of a batch is added from three shares: float32 rounding of the additions only
     diff = max(float((p - q).detach().abs().max()) for p, q in zip(market.model.parameters(), plain.model.parameters(),
@@ -150,10 +173,10 @@ def test_three_workers_match_within_float_tolerance(ray_pool: list[WorkerHandle]
     assert all(s.samples > 0 for s in progress.workers.values()) and len(progress.workers) == 3
 
 
-def test_a_crashed_worker_is_replaced_and_paid_only_for_finished_units(
-        ray_pool: list[WorkerHandle], digits_data: TrainingData, tmp_path: Path) -> None:
-    crasher = spawn_worker("0x" + "c0" * 20, fault="crash-after:2", namespace=TESTS)
-    supply = Supply([crasher, ray_pool[0]])
+def test_a_crashed_worker_is_replaced_and_paid_only_for_finished_units(gateway: Gateway,
+        workers: list[WorkerHandle], digits_data: TrainingData, tmp_path: Path) -> None:
+    crasher = spawn_worker(gateway, "crasher", "crash-after:2")
+    supply = Supply([crasher, workers[0]])
     progress, state = JobRunner("crash", SPEC, digits_data, supply, CheckpointStore(tmp_path)).run()
     assert supply.failures == [crasher.address]
     assert progress.faults[0]["worker"] == crasher.address and progress.faults[0]["step"] == 8
@@ -162,35 +185,35 @@ def test_a_crashed_worker_is_replaced_and_paid_only_for_finished_units(
     assert same_weights(trained(state, SPEC, digits_data), plain_loop(SPEC, digits_data))
 
 
-def test_a_hanging_worker_times_out_and_is_replaced(ray_pool: list[WorkerHandle], digits_data: TrainingData,
-                                                    tmp_path: Path) -> None:
+def test_a_hanging_worker_times_out_and_is_replaced(gateway: Gateway, workers: list[WorkerHandle],
+                                                    digits_data: TrainingData, tmp_path: Path) -> None:
     spec = SPEC.model_copy(update={"worker_timeout": 10.0, "training": SPEC.training.model_copy(update={"epochs": 1})})
-    hanger = spawn_worker("0x" + "a9" * 20, fault="hang-after:1", namespace=TESTS)
-    supply = Supply([hanger, ray_pool[1]])
+    hanger = spawn_worker(gateway, "hanger", "hang-after:1")
+    supply = Supply([hanger, workers[1]])
     progress, _ = JobRunner("hang", spec, digits_data, supply, CheckpointStore(tmp_path)).run()
     assert supply.failures == [hanger.address]
     assert "no answer within 10 s" in progress.faults[0]["reason"]
     assert progress.workers[hanger.address].units == 4 * 64
-    assert progress.workers[ray_pool[1].address].units == digits_data.n_train - 4 * 64
+    assert progress.workers[workers[1].address].units == digits_data.n_train - 4 * 64
 
 
 class Killed(Exception):
     pass
 
 
-def test_a_killed_runner_resumes_from_its_checkpoint(ray_pool: list[WorkerHandle], digits_data: TrainingData,
+def test_a_killed_runner_resumes_from_its_checkpoint(workers: list[WorkerHandle], digits_data: TrainingData,
                                                      tmp_path: Path) -> None:
     def kill_after_three(progress: Progress) -> None:
         if progress.units_done == 3:
             raise Killed
 
     with pytest.raises(Killed):
-        JobRunner("resume", SPEC, digits_data, Supply(ray_pool[:1]), CheckpointStore(tmp_path),
+        JobRunner("resume", SPEC, digits_data, Supply(workers[:1]), CheckpointStore(tmp_path),
                   on_unit=kill_after_three).run()
     saved = CheckpointStore(tmp_path).load()
     assert saved is not None and saved[0].units_done == 3
     # a fresh runner (a restarted process: nothing shared but the folder) on another worker
-    progress, state = JobRunner("resume", SPEC, digits_data, Supply(ray_pool[1:2]), CheckpointStore(tmp_path)).run()
+    progress, state = JobRunner("resume", SPEC, digits_data, Supply(workers[1:2]), CheckpointStore(tmp_path)).run()
     assert progress.units_done == 4  # two units per epoch: the fourth was done after the restart
     assert same_weights(trained(state, SPEC, digits_data), plain_loop(SPEC, digits_data))
     assert sum(s.samples for s in progress.workers.values()) == SPEC.training.epochs * digits_data.n_train
@@ -206,6 +229,7 @@ class World:
     database: str
     folder: Path
     pool: list[WorkerHandle]
+    gateway: Gateway
 
     def client(self, account: int | str) -> StoreClient:
         address = account if isinstance(account, str) else self.market.chain.accounts()[account]
@@ -226,7 +250,18 @@ class World:
     def misbehaving(self, account: str, fault: str) -> WorkerHandle:
         """A registered, staked worker started with a test-only fault flag."""
         self.market.as_account(account).compute.register_worker(UNIT)
-        return spawn_worker(account, fault=fault, namespace=TESTS)
+        return spawn(self.gateway, [dev_keys(self.market.chain)[account]], fault=fault)[0]
+
+
+def cli(world: World, *args: str, account: int, code: int = 0) -> str:
+    from typer.testing import CliRunner
+
+    from databright.cli.main import app
+
+    result = CliRunner().invoke(app, ["--rpc", "embedded", "--store", world.url, "-a", str(account), *args])
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    return result.output
 
 
 def first_then(first: list[WorkerHandle], later: list[WorkerHandle]) -> Callable[[], list[WorkerHandle]]:
@@ -246,16 +281,16 @@ MARKET_DIGITS = split_digits(4)
 
 
 @pytest.fixture
-def world(ray_pool: list[WorkerHandle], tmp_path: Path) -> Iterator[World]:
+def world(gateway: Gateway, workers: list[WorkerHandle], tmp_path: Path) -> Iterator[World]:
     reset_embedded()
     market = Market.open("embedded")
     a = market.chain.accounts()
     with demo_store(market) as store:
         database = seeded_request(market, store, MARKET_DIGITS.contributions[:2])
         approve(market.compute, a[COORDINATOR], a[COORDINATOR])
-        for h in ray_pool:
+        for h in workers:
             market.as_account(h.address).compute.register_worker(UNIT)
-        yield World(market, store.url, database, tmp_path, ray_pool)
+        yield World(market, store.url, database, tmp_path, workers, gateway)
 
 
 def market_data(world: World, spec: JobSpec) -> TrainingData:
@@ -447,10 +482,10 @@ def test_the_coordinator_backs_off_while_the_chain_is_unreachable(world: World) 
 # ---------------------------------------------------------------- protections
 
 
-def test_tmr_agrees_every_unit_and_gives_the_unprotected_weights(ray_pool: list[WorkerHandle],
+def test_tmr_agrees_every_unit_and_gives_the_unprotected_weights(workers: list[WorkerHandle],
                                                                  digits_data: TrainingData, tmp_path: Path) -> None:
     spec = JobSpec.build(**{**SPEC.model_dump(), "protections": {"redundancy": 3}})
-    progress, state = JobRunner("tmr", spec, digits_data, Supply(ray_pool[:3]), CheckpointStore(tmp_path)).run()
+    progress, state = JobRunner("tmr", spec, digits_data, Supply(workers[:3]), CheckpointStore(tmp_path)).run()
     assert same_weights(trained(state, spec, digits_data), plain_loop(spec, digits_data))
     assert progress.agreements == progress.units_done == 4 and not progress.deviations
     # each of the three groups did (and is credited for) the whole job: TMR costs three times the work
@@ -474,6 +509,19 @@ def test_a_corrupting_worker_is_caught_by_tmr_slashed_on_chain_and_never_paid(wo
     assert evidence["step"] == 0 and len(evidence["results"]) == 3
     assert evidence["results"][cheat] != evidence["majority"]
     assert sorted(v for k, v in evidence["results"].items() if k != cheat) == [evidence["majority"]] * 2
+    # the evidence holds the three workers' own signed results and the unit's input: a third party with a
+    # read right on the dataset (here the coordinator's account) checks it by re-running the unit
+    assert {e["address"] for e in evidence["signed"]} == set(evidence["results"]) and evidence["worker"] == cheat
+    out = cli(world, "evidence", "verify", slash.evidence_cid, account=COORDINATOR)
+    assert "FAILED" not in out and f"worker {cheat} signed a result the re-run contradicts" in out
+    assert out.count("ok ") >= 3 * 4 + 3
+    # tampered evidence (another worker's signature swapped in) is refused
+    forged = dict(evidence, signed=[dict(e, signature=evidence["signed"][(i + 1) % 3]["signature"])
+                                    for i, e in enumerate(evidence["signed"])])
+    with world.client(COORDINATOR) as store:
+        forged_cid = store.upload_bytes(json.dumps(forged).encode())
+    out = cli(world, "evidence", "verify", forged_cid, account=COORDINATOR, code=2)
+    assert "FAILED" in out and "does not hold" in out
     with world.client(BUYER) as store:
         result = fetch_result(market.as_account(BUYER), store, job_id)
     verification = result.report["verification"]
@@ -485,33 +533,33 @@ def test_a_corrupting_worker_is_caught_by_tmr_slashed_on_chain_and_never_paid(wo
     assert all(torch.equal(plain.model.state_dict()[k], v) for k, v in result.state_dict().items())
 
 
-def test_spot_checks_catch_a_corrupting_worker_and_keep_the_honest_result(
-        ray_pool: list[WorkerHandle], digits_data: TrainingData, tmp_path: Path) -> None:
+def test_spot_checks_catch_a_corrupting_worker_and_keep_the_honest_result(gateway: Gateway,
+        workers: list[WorkerHandle], digits_data: TrainingData, tmp_path: Path) -> None:
     spec = JobSpec.build(**{**SPEC.model_dump(), "protections": {"spot_check_rate": 1.0}})
-    cheat = spawn_worker("0x" + "5c" * 20, fault="corrupt:1.0", namespace=TESTS)
-    supply = Supply([cheat, ray_pool[2], ray_pool[3]])  # the cheat trains, the next checks, the last replaces
+    cheat = spawn_worker(gateway, "spot-cheat", "corrupt:1.0")
+    supply = Supply([cheat, workers[2], workers[3]])  # the cheat trains, the next checks, the last replaces
     progress, state = JobRunner("spot", spec, digits_data, supply, CheckpointStore(tmp_path)).run()
     [(slashed, evidence)] = supply.slashed
     assert slashed == cheat.address and evidence["referee"] == "coordinator" and evidence["step"] == 0
-    assert evidence["results"][cheat.address] != evidence["majority"] == evidence["results"][ray_pool[2].address]
+    assert evidence["results"][cheat.address] != evidence["majority"] == evidence["results"][workers[2].address]
     assert progress.workers[cheat.address].units == 0  # it was sent a unit, but its deviating unit was never credited
     assert progress.checks == progress.units_done == 4
     assert same_weights(trained(state, spec, digits_data), plain_loop(spec, digits_data))
 
 
-def test_two_way_split_on_two_workers_gives_the_unsplit_weights(ray_pool: list[WorkerHandle],
+def test_two_way_split_on_two_workers_gives_the_unsplit_weights(workers: list[WorkerHandle],
                                                                 digits_data: TrainingData, tmp_path: Path) -> None:
     spec = JobSpec.build(**{**SPEC.model_dump(), "protections": {"split_stages": 2}})
-    progress, state = JobRunner("split", spec, digits_data, Supply(ray_pool[:2]), CheckpointStore(tmp_path)).run()
+    progress, state = JobRunner("split", spec, digits_data, Supply(workers[:2]), CheckpointStore(tmp_path)).run()
     # one micro-batch: the same operations as the unsplit loop, bit for bit
     assert same_weights(trained(state, spec, digits_data), plain_loop(spec, digits_data))
-    first, second = (progress.workers[h.address] for h in ray_pool[:2])
+    first, second = (progress.workers[h.address] for h in workers[:2])
     assert len(first.distinct) == digits_data.n_train and second.distinct == []  # stage 2 never sees a sample
     total = sum(p.numel() for p in trained(state, spec, digits_data).model.parameters())
-    held = [progress.parameters[h.address] for h in ray_pool[:2]]
+    held = [progress.parameters[h.address] for h in workers[:2]]
     assert sum(held) == total and max(held) < total
     micro = JobSpec.build(**{**SPEC.model_dump(), "protections": {"split_stages": 2, "micro_batches": 4}})
-    _, state4 = JobRunner("split4", micro, digits_data, Supply(ray_pool[2:4]), CheckpointStore(tmp_path / "m")).run()
+    _, state4 = JobRunner("split4", micro, digits_data, Supply(workers[2:4]), CheckpointStore(tmp_path / "m")).run()
     a, b = trained(state4, micro, digits_data), plain_loop(micro, digits_data)
     diff = max(float((p - q).detach().abs().max()) for p, q in zip(a.model.parameters(), b.model.parameters(),
                                                                     strict=True))
@@ -580,9 +628,9 @@ def test_a_runner_never_sends_a_worker_samples_past_the_cap(hosted: list[WorkerH
     assert len(runner.progress.workers[hosted[0].address].distinct) == 120  # the refused sample was not counted
 
 
-def test_tmr_over_data_parallel_groups_slashes_exactly_the_corrupting_member(
+def test_tmr_over_data_parallel_groups_slashes_exactly_the_corrupting_member(gateway: Gateway,
         hosted: list[WorkerHandle], digits_data: TrainingData, tmp_path: Path) -> None:
-    cheat = cheat_hosted("dp")
+    cheat = cheat_hosted(gateway, "dp")
     honest = hosted[12:19]
     spec = JobSpec.build(**{**SPEC.model_dump(), "workers": 2, "protections": {"redundancy": 3}})
     supply = Supply([honest[0], honest[1], honest[2], cheat, *honest[3:]])  # the cheat is group 1's second member
@@ -598,9 +646,9 @@ def test_tmr_over_data_parallel_groups_slashes_exactly_the_corrupting_member(
     assert same_weights(trained(state, spec, digits_data), trained(plain_state, spec, digits_data))
 
 
-def test_split_with_tmr_slashes_the_corrupting_stage_and_gives_the_unsplit_weights(
+def test_split_with_tmr_slashes_the_corrupting_stage_and_gives_the_unsplit_weights(gateway: Gateway,
         hosted: list[WorkerHandle], digits_data: TrainingData, tmp_path: Path) -> None:
-    cheat = cheat_hosted("stage")
+    cheat = cheat_hosted(gateway, "stage")
     spec = JobSpec.build(**{**SPEC.model_dump(), "protections": {"split_stages": 2, "redundancy": 3}})
     supply = Supply([hosted[0], cheat, *hosted[1:6]])  # roles in order: g0.w0, g0.stage1 (the cheat), g1...
     progress, state = JobRunner("tmr-split", spec, digits_data, supply, CheckpointStore(tmp_path)).run()
@@ -613,9 +661,9 @@ def test_split_with_tmr_slashes_the_corrupting_stage_and_gives_the_unsplit_weigh
         p.numel() for p in trained(state, spec, digits_data).model.parameters())
 
 
-def test_cap_split_and_tmr_together_keep_every_limit(hosted: list[WorkerHandle], digits_data: TrainingData,
-                                                     tmp_path: Path) -> None:
-    cheat = cheat_hosted("owner")
+def test_cap_split_and_tmr_together_keep_every_limit(gateway: Gateway, hosted: list[WorkerHandle],
+                                                     digits_data: TrainingData, tmp_path: Path) -> None:
+    cheat = cheat_hosted(gateway, "owner")
     spec = JobSpec.build(**{**CAPPED, "protections": {"data_cap": 0.25, "split_stages": 2, "redundancy": 3}})
     # 3 groups x (4 shard owners + 1 second stage) = 15 workers; the cheat is group 0's owner of the first shard
     supply = Supply([cheat, *hosted[:20]])
@@ -636,15 +684,13 @@ def test_cap_split_and_tmr_together_keep_every_limit(hosted: list[WorkerHandle],
 
 def test_split_workers_exchange_only_the_cut_activations_and_their_gradients(
         hosted: list[WorkerHandle], digits_data: TrainingData, tmp_path: Path) -> None:
-    import ray
-
-    from databright.compute.split import build_stages, cut_bytes_per_sample
+    from databright.training.split import build_stages, cut_bytes_per_sample
 
     spec = JobSpec.build(**{**SPEC.model_dump(), "protections": {"split_stages": 2, "micro_batches": 2}})
     first, second = hosted[22], hosted[23]
-    ray.get([h.actor.traffic.remote() for h in (first, second)])  # start counting from zero
+    [h.traffic().result(30) for h in (first, second)]  # start counting from zero
     JobRunner("traffic", spec, digits_data, Supply([first, second]), CheckpointStore(tmp_path)).run()
-    a, b = ray.get([h.actor.traffic.remote() for h in (first, second)])
+    a, b = (h.traffic().result(30) for h in (first, second))
     presented = spec.training.epochs * digits_data.n_train
     [cut] = cut_bytes_per_sample(build_stages(spec, digits_data.feature_shape, digits_data.n_classes),
                                  digits_data.feature_shape)

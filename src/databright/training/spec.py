@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from web3 import Web3
 
-from databright.compute.errors import JobSpecError
+from databright.training.errors import JobSpecError
 
 ModelKind = Literal["mlp", "cnn", "vgg"]
 

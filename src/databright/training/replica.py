@@ -9,8 +9,8 @@ their part's *summed* loss divided by the whole batch size; the coordinator adds
 fixed order, so the result equals the single-worker gradient up to the order of the additions
 (float32 rounding, a few ulps per step), not bitwise.
 
-State crosses process boundaries as bytes (`snapshot`/`load`) and is compared by `state_hash`,
-which hashes every parameter, buffer and optimiser tensor in a fixed order.
+State crosses process boundaries as safetensors bytes (`snapshot`/`load`, `protocol.state`) and is
+compared by `state_hash`, which hashes every parameter, buffer and optimiser tensor in a fixed order.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from databright.compute.models import build_model
-from databright.compute.spec import JobSpec, TrainingSpec
+from databright.protocol.state import pack_state, unpack_state
+from databright.training.models import build_model
+from databright.training.spec import JobSpec, TrainingSpec
 
 Array = np.ndarray[Any, Any]
 
@@ -48,19 +49,6 @@ def batch_order(n: int, batch_size: int, epoch: int, seed: int) -> list[Array]:
     (the last one may be smaller). Everyone who trains the job uses exactly this order."""
     perm = np.random.default_rng([seed, epoch]).permutation(n)
     return [perm[i : i + batch_size] for i in range(0, n, batch_size)]
-
-
-def pack_state(model: dict[str, Any], optimizer: dict[str, Any]) -> bytes:
-    """The one byte form of a training state (a model's or a stage's weights and optimiser state)
-    that crosses processes, is checkpointed and is sliced into stages."""
-    buf = io.BytesIO()
-    torch.save({"model": model, "optimizer": optimizer}, buf)
-    return buf.getvalue()
-
-
-def unpack_state(blob: bytes) -> dict[str, Any]:
-    state: dict[str, Any] = torch.load(io.BytesIO(blob), weights_only=True)
-    return state
 
 
 def load_state(model: nn.Module, optimizer: torch.optim.Optimizer, blob: bytes) -> None:

@@ -31,10 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from databright.compute.errors import JobSpecError
-from databright.compute.models import build_model
-from databright.compute.spec import JobSpec, TrainingSpec
-from databright.compute.training import deterministic, load_state, make_optimizer, pack_state
+from databright.protocol.state import pack_state
+from databright.training.errors import JobSpecError
+from databright.training.models import build_model
+from databright.training.replica import deterministic, load_state, make_optimizer
+from databright.training.spec import JobSpec, TrainingSpec
 
 Array = np.ndarray[Any, Any]
 
@@ -206,7 +207,7 @@ def cut_bytes_per_sample(stages: Sequence[Stage], sample_shape: tuple[int, ...])
 
 def split_train_steps(stages: Sequence[Stage], xs: Sequence[Array], ys: Sequence[Array],
                       micro_batches: int) -> dict[str, Any]:
-    """One optimiser step per batch, GPipe-style, in the order the Ray workers run it (`split_exec`):
+    """One optimiser step per batch, GPipe-style, in the order the stage workers run it (`split_exec`):
     micro-batches go forward in turn, the last stage doing each one's backward right after its forward;
     then the earlier stages' backwards in reverse.
 

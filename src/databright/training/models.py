@@ -13,8 +13,8 @@ import math
 import torch
 from torch import nn
 
-from databright.compute.errors import JobSpecError
-from databright.compute.spec import ModelSpec
+from databright.training.errors import JobSpecError
+from databright.training.spec import ModelSpec
 
 
 def build_model(spec: ModelSpec, feature_shape: tuple[int, ...], n_classes: int, seed: int) -> nn.Sequential:

@@ -1,0 +1,89 @@
+"""What both sides sign (EIP-191 personal messages, eth-account): the handshake and every result.
+
+The handshake's statement binds a session to one coordinator on one chain and market, to a fresh
+nonce and to an expiry, so an answer cannot be replayed to another coordinator, later, or twice.
+A result's statement binds (job, unit, role) to the digest of the request the worker was given and
+the digest of the reply it sent: the worker's own signature over what it computed, which a third
+party can check against a re-run of the unit (slash evidence, `databright evidence verify`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from coincurve import PrivateKey, PublicKey
+from eth_account.signers.local import LocalAccount
+from eth_hash.auto import keccak
+from google.protobuf.message import Message
+from web3 import Web3
+
+from databright.protocol import worker_pb2 as pb
+from databright.protocol.errors import ProtocolError
+
+
+def challenge_text(ch: pb.Challenge) -> str:
+    return (f"DataBright worker session\ncoordinator: {ch.coordinator}\nchain: {ch.chain_id}\n"
+            f"market: {ch.market}\nnonce: {ch.nonce.hex()}\nexpires: {ch.expires}")
+
+
+@dataclass(frozen=True)
+class ResultStatement:
+    """One result a worker vouches for."""
+
+    job: str
+    unit: int
+    role: str
+    kind: str          # the request's kind (run_unit, stage_forward, ...)
+    request: str       # sha-256 hex of the request's body
+    reply: str         # sha-256 hex of the reply's body
+
+    def text(self) -> str:
+        return (f"DataBright result\njob: {self.job}\nunit: {self.unit}\nrole: {self.role}\nkind: {self.kind}\n"
+                f"request: {self.request}\nreply: {self.reply}")
+
+
+def body_digest(message: Message) -> str:
+    """sha-256 of a message's deterministic serialisation (the body of a request or reply)."""
+    return hashlib.sha256(message.SerializeToString(deterministic=True)).hexdigest()
+
+
+def request_statement(request: pb.Request, reply: pb.Reply) -> ResultStatement:
+    kind = request.WhichOneof("kind") or ""
+    answer = reply.WhichOneof("kind") or ""
+    return ResultStatement(request.job, request.unit, request.role, kind,
+                           body_digest(getattr(request, kind)) if kind else "",
+                           body_digest(getattr(reply, answer)) if answer else "")
+
+
+def eip191_hash(text: str) -> bytes:
+    """keccak256("\\x19Ethereum Signed Message:\\n" + len + message): what `personal_sign` signs."""
+    data = text.encode()
+    return bytes(keccak(b"\x19Ethereum Signed Message:\n" + str(len(data)).encode() + data))
+
+
+def sign_text(account: LocalAccount, text: str) -> bytes:
+    """The 65-byte (r, s, v = 27|28) EIP-191 signature, the same bytes eth-account's `sign_message` gives;
+    made with coincurve directly (side by side here: 61 us to sign and 61 us to recover, against
+    eth-account's 371 us and 193 us: every reply is signed and verified)."""
+    sig = PrivateKey(bytes(account.key)).sign_recoverable(eip191_hash(text), hasher=None)
+    return sig[:64] + bytes([sig[64] + 27])
+
+
+def recover_text(text: str, signature: bytes) -> str:
+    """The (checksummed) address that signed `text`; a ProtocolError when the signature does not parse."""
+    if len(signature) != 65 or signature[64] not in (27, 28):
+        raise ProtocolError(f"signature of {len(signature)} bytes or a bad recovery id")
+    try:
+        key = PublicKey.from_signature_and_message(signature[:64] + bytes([signature[64] - 27]),
+                                                   eip191_hash(text), hasher=None)
+    except Exception as exc:  # coincurve raises ValueError or its own errors for an invalid signature
+        raise ProtocolError(f"signature does not verify ({type(exc).__name__})") from None
+    return str(Web3.to_checksum_address(keccak(key.format(compressed=False)[1:])[-20:]))
+
+
+def signed_by(text: str, signature: bytes, address: str) -> bool:
+    try:
+        return recover_text(text, signature).lower() == address.lower()
+    except ProtocolError:
+        return False
