@@ -141,6 +141,8 @@ def test_someone_without_a_payout_or_a_right_is_told_so(world: World) -> None:
     refused = world("job", "values", str(world.job), account=9, code=6)
     assert "may not read" in refused
     assert "completed without valuation" not in refused
+    assert "is not completed yet: it has no value report" in world("job", "values", "99", account=CURATOR, code=2)
+    assert "is not completed yet" in world("value", "claim", "99", account=CONTRIBUTORS[0], code=2)
 
 
 def test_verify_recomputes_the_values_from_the_model_and_the_data(world: World) -> None:
