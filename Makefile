@@ -73,6 +73,7 @@ bench: setup
 	$(BIN)/python bench/valuation.py
 	$(BIN)/python bench/netlink.py
 	$(BIN)/python bench/compute.py
+	$(BIN)/python bench/value_step.py
 	$(BIN)/python bench/paper_table.py
 	$(BIN)/python bench/paper_table.py --netns
 
