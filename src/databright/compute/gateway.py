@@ -115,7 +115,11 @@ class Session:
             job, unit, role = call.context
             request = pb.Request(id=self.next_id, job=job, unit=unit, role=role)
             self.next_id += 1
-            getattr(request, call.kind).CopyFrom(call.build(resolved))
+            try:
+                getattr(request, call.kind).CopyFrom(call.build(resolved))
+            except ProtocolError as exc:  # the coordinator's own arguments do not encode: its error, not the worker's
+                call.future.set_exception(exc)
+                continue
             self.pending[request.id] = (request, call)
             await context.write(pb.FromCoordinator(request=request))
 
