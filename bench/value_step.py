@@ -55,9 +55,9 @@ def registry(n: int | None) -> list[Any]:
 def measure(name: str, n: int | None, epochs: int) -> dict[str, Any]:
     from databright.compute.data import prepare
     from databright.compute.job_value import sample_values
-    from databright.compute.spec import JobSpec
-    from databright.compute.training import Replica, batch_order
     from databright.demo.environment import SPEC
+    from databright.training.replica import Replica, batch_order
+    from databright.training.spec import JobSpec
 
     spec = JobSpec.build(dataset="0x" + "11" * 20, buyer_key=BUYER_KEY, model={"kind": "cnn"},
                          training={"epochs": epochs, "batch_size": 64, "lr": 0.05, "seed": 1})

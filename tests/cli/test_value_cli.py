@@ -25,10 +25,10 @@ from databright.compute.buyer import buyer_spec, submit_job
 from databright.compute.data import load_registry, prepare
 from databright.compute.job_value import settle_values
 from databright.compute.sealing import seal
-from databright.compute.training import Replica, batch_order
 from databright.demo.environment import DemoStore, demo_store, seeded_request, split_digits
 from databright.market import Market
 from databright.market.units import UNIT
+from databright.training.replica import Replica, batch_order
 
 CURATOR, BUYER, COORDINATOR, WORKER = 1, 3, 7, 8
 CONTRIBUTORS = (4, 5, 6)  # 6 gives noisy digits

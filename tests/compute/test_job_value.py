@@ -10,7 +10,7 @@ from databright.chain.merkle import ValueTree
 from databright.compute.data import TrainingData
 from databright.compute.errors import ComputeError, JobSpecError
 from databright.compute.job_value import Entry, embedding, sample_values, value_report
-from databright.compute.training import Replica
+from databright.training.replica import Replica
 from databright.valuation import KNNShapley
 
 from .conftest import job_spec

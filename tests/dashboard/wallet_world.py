@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from databright.store.access import ChainAccessPolicy
 
 from databright.chain.connection import Chain, connect
 from databright.chain.contracts import Rules
@@ -38,7 +39,6 @@ from databright.market import Market
 from databright.market.data import publish_spec
 from databright.market.units import UNIT
 from databright.store import BlobStore
-from databright.store.access import ChainAccessPolicy
 from databright.store.client import StoreClient
 from databright.store.server import ServerThread
 from databright.store.server import create_app as store_app

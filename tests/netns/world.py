@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from databright.store.access import ChainAccessPolicy
 
 from databright.chain.connection import Chain, connect
 from databright.chain.deployment import deploy
@@ -29,7 +30,6 @@ from databright.chain.node import start_node, stop_node
 from databright.demo.environment import DemoStore
 from databright.market import Market
 from databright.store import BlobStore
-from databright.store.access import ChainAccessPolicy
 from databright.store.server import ServerThread, create_app
 from databright.testbed import Testbed
 

@@ -67,7 +67,8 @@ class ByteProgress:
             else:
                 self._bar = self._into
             self._task = self._bar.add_task(self.label, total=total)
-        assert self._task is not None
+        if self._task is None:  # add_task above always sets it; keeps mypy's narrowing without an assert
+            return
         self._bar.update(self._task, completed=done, total=total)
 
     @property

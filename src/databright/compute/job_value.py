@@ -36,10 +36,10 @@ from databright.chain.merkle import ValueTree
 from databright.cid import cid_from_digest
 from databright.compute.data import TrainingData
 from databright.compute.errors import ComputeError
-from databright.compute.spec import JobSpec
-from databright.compute.training import Replica
 from databright.market import Market
 from databright.store.client import StoreClient
+from databright.training.replica import Replica
+from databright.training.spec import JobSpec
 from databright.valuation import KNNShapley
 
 BPS = 10_000
@@ -186,7 +186,8 @@ def registry_entries(market: Market, database: str) -> list[Entry]:
 def measure(market: Market, job: Job, spec: JobSpec, data: TrainingData, model: nn.Sequential,
             model_hash: str) -> JobValues:
     """The value report of a trained job, with the value share the chain fixed when it was posted."""
-    assert spec.valuation is not None
+    if spec.valuation is None:
+        raise ComputeError(f"job {job.id} turned valuation off: there is nothing to measure")
     values, described = sample_values(spec.valuation.k, data, model)
     bps = market.compute.job_value(job.id).value_share_bps
     return value_report(job.id, spec, job.spec_cid, data, registry_entries(market, job.database), values,

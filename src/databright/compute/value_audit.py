@@ -19,11 +19,11 @@ from databright.cid import cid_for_bytes, cid_from_digest
 from databright.compute.data import prepare
 from databright.compute.errors import ComputeError
 from databright.compute.job_value import Entry, JobValues, load_model, sample_values, value_report
-from databright.compute.spec import JobSpec
 from databright.datasets import load_canonical
 from databright.market import Market
 from databright.market.data import request_spec
 from databright.store.client import StoreClient
+from databright.training.spec import JobSpec
 
 REL_TOLERANCE = 1e-9  # a recomputed value may differ from the report's in the last bits (summation order)
 

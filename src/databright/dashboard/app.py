@@ -79,7 +79,7 @@ def create_app(dashboard: Dashboard) -> FastAPI:
     def page(request: Request, template: str, view: dict[str, Any], status: int = 200) -> HTMLResponse:
         context = {"v": view, "reader": dashboard.blobs.account or dashboard.market.account,
                    "wallet_bundle": WALLET_BUNDLE.exists(), "missing_bundle": MISSING_BUNDLE,
-                   "market_json": Markup(json.dumps(wallet_market).replace("<", "\\u003c")),
+                   "market_json": Markup(json.dumps(wallet_market).replace("<", "\\u003c")),  # noqa: S704 JSON with "<" escaped
                    "chain_id": dashboard.market.deployment.chain_id, "poll_ms": int(dashboard.poll_seconds * 1000),
                    "api": "/api" + (request.url.path if request.url.path != "/" else "/overview")}
         return pages.TemplateResponse(request, template, context, status_code=status)
