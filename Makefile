@@ -72,6 +72,7 @@ bench: setup
 	$(BIN)/python bench/disk_hints.py
 	$(BIN)/python bench/valuation.py
 	$(BIN)/python bench/compute.py
+	$(BIN)/python bench/value_step.py
 	$(BIN)/python bench/paper_table.py
 
 lint: setup

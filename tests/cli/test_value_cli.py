@@ -141,6 +141,8 @@ def test_someone_without_a_payout_or_a_right_is_told_so(world: World) -> None:
     refused = world("job", "values", str(world.job), account=9, code=6)
     assert "may not read" in refused
     assert "completed without valuation" not in refused
+    assert "no job #99" in world("job", "values", "99", account=CURATOR, code=2)
+    assert "no job #99" in world("value", "claim", "99", account=CONTRIBUTORS[0], code=2)
 
 
 def test_verify_recomputes_the_values_from_the_model_and_the_data(world: World) -> None:
@@ -156,3 +158,19 @@ def test_verify_recomputes_the_values_from_the_model_and_the_data(world: World) 
     other.write_bytes(model.read_bytes() + b"\0")
     bad = world("job", "values", str(world.job), "--verify", "--model", str(other), account=CURATOR, code=2)
     assert "mismatch" in bad and "not the one whose hash the coordinator committed" in bad
+
+
+def test_a_job_with_valuation_off_pays_its_whole_data_fee_as_dividends(world: World) -> None:
+    market, accounts = world.market, world.market.chain.accounts()
+    database = market.requests()[0].database
+    token = market.token(database)
+    before = token.total_distributed()
+    as_buyer = market.as_account(BUYER)
+    spec = buyer_spec(as_buyer, {**JOB, "valuation": None, "training": {"epochs": 1, "seed": 1}}, database)
+    job = submit_job(as_buyer, world.store.client(accounts[BUYER]), spec, UNIT, UNIT // 10,
+                     market.chain.now() + 3600).job_id
+    train_and_settle(market, world.store, job, spec, database)
+    assert token.total_distributed() - before == UNIT
+    assert market.compute.value_record(job) is None and market.compute.job_value(job).unclaimed == 0
+    assert "completed without valuation" in world("job", "values", str(job), account=CURATOR, code=2)
+    assert "completed without valuation" in world("value", "claim", str(job), account=CONTRIBUTORS[0], code=2)

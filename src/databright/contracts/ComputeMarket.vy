@@ -685,6 +685,7 @@ def _settleValue(jobId: uint256, core: uint256, dataFee: uint256, total: uint256
         self._value[jobId] = unsafe_add((convert(valueRoot, uint256) >> 96) << 96, valueTotal)
     self._jobUnits[jobId] = total
     if valueCid != empty(bytes32):
+        # unchecked: valueTotal <= dataFee, as below
         log JobValued(jobId=jobId, valueRoot=valueRoot, valueCid=valueCid, valuePool=valueTotal,
                       dividends=unsafe_sub(dataFee, valueTotal))
     # unchecked: valueTotal <= the value share <= dataFee (asserted above, or zero)

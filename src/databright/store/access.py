@@ -256,7 +256,9 @@ class ChainAccessPolicy:
         for args in market.logs("JobValued", from_block, to_block):
             job_id = int(args["jobId"])
             index.job_outputs.setdefault(bytes(args["valueCid"]), []).append((job_id, "value report"))
-            index.value_reports.setdefault(bytes(args["valueCid"]), []).append(index.job_databases[job_id])
+            database = index.job_databases.get(job_id)
+            if database is not None:  # posted before this policy's first block: no right beyond the buyer's
+                index.value_reports.setdefault(bytes(args["valueCid"]), []).append(database)
 
     def _read_specs(self) -> None:
         """Learns the validation sets of specs that have reached the store since the last call."""
