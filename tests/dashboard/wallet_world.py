@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from databright.store.access import ChainAccessPolicy
 
 from databright.chain.connection import Chain, connect
 from databright.chain.contracts import Rules
@@ -42,6 +41,7 @@ from databright.store import BlobStore
 from databright.store.client import StoreClient
 from databright.store.server import ServerThread
 from databright.store.server import create_app as store_app
+from databright.store.server.access import ChainAccessPolicy
 
 SPEC = DatasetSpec(name="glyphs", feature_shape=(8, 8), dtype="float32", labels=(0, 1, 2))
 TABLE = DatasetSpec(name="readings", feature_shape=(5,), dtype="float64", labels=(0, 1))  # drawn as a table

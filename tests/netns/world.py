@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from databright.store.access import ChainAccessPolicy
 
 from databright.chain.connection import Chain, connect
 from databright.chain.deployment import deploy
@@ -31,6 +30,7 @@ from databright.demo.environment import DemoStore
 from databright.market import Market
 from databright.store import BlobStore
 from databright.store.server import ServerThread, create_app
+from databright.store.server.access import ChainAccessPolicy
 from databright.testbed import Testbed
 
 CLI = [sys.executable, "-m", "databright.cli.main"]
