@@ -20,6 +20,14 @@ Then the protocol's own costs beside a raw TCP socket in the same run (bench/_tr
 `protocol_round_trip_ratio` (a 1 KiB message there and back, TLS, authenticated session, signed and
 checked reply) and `tensor_4mib_throughput_ratio` (a 4 MiB tensor message, protocol / socket).
 
+Measured (2 vCPUs shared with other work, load average ~13 during the runs, so only ratios taken within
+one run mean anything): on Ray before this change, overhead_ratio 1.066 (plain 76.7 s, job 81.8 s,
+35,302 steps); on the gRPC protocol 0.91 (plain 47.0 s, job 42.9 s; the load moved between the halves),
+bitwise equal. The protocol's 1 KiB round trip 1.5-3.1 ms against the socket's 15-25 us (60-200x; each
+message crosses ~8 threads, which under this load costs far more than the work) and 4 MiB messages at
+58-99 MB/s against 520-580 MB/s (0.10-0.19x: the request and the reply are each hashed by both sides
+for the signatures, at ~265 MB/s here). Neither goal (<= 4x, >= 0.8x) is met.
+
 Usage (from the repository root):
   .venv/bin/python bench/compute.py [--target-seconds 60] [--unit-steps 100] [--model cnn] [--json]
 """

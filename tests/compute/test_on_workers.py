@@ -197,6 +197,22 @@ def test_a_hanging_worker_times_out_and_is_replaced(gateway: Gateway, workers: l
     assert progress.workers[workers[1].address].units == digits_data.n_train - 4 * 64
 
 
+def test_a_hung_identity_does_not_stall_the_others_in_its_process(gateway: Gateway, digits_data: TrainingData,
+                                                                   tmp_path: Path) -> None:
+    keys = sim_keys(["shared-hanger", "shared-honest"])
+    pool = HostedPool(gateway, keys, processes=1, faults={address_of(keys[0]): "hang-after:0"})
+    POOLS.append(pool)
+    hanger, honest = pool.handles
+    state = Replica(SPEC, digits_data.feature_shape, digits_data.n_classes).snapshot()
+    for h in (hanger, honest):
+        h.setup("iso", SPEC.to_bytes(), list(digits_data.feature_shape), digits_data.n_classes, state).result(30)
+    x, y = digits_data.x_train[:64], digits_data.y_train[:64]
+    stuck = hanger.run_unit([x], [y])  # its identity's thread now sleeps for good
+    for _ in range(3):  # its process-mate keeps working, unit after unit
+        assert len(honest.run_unit([x], [y]).result(30)["losses"]) == 1
+    assert not stuck.done() and hanger.alive  # hung, not disconnected: the runner's deadline decides
+
+
 class Killed(Exception):
     pass
 

@@ -41,6 +41,7 @@ from databright.protocol.signing import challenge_text, request_statement, signe
 log = logging.getLogger("databright.gateway")
 MAX_MESSAGE = 256 << 20  # a VGG's state is ~60 MiB; more than this from a worker is refused by gRPC itself
 HANDSHAKE_S = 30
+INLINE_CHECK = 256 << 10  # replies up to this size are checked on the event loop itself
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 SERVER_OPTIONS = [("grpc.keepalive_time_ms", 10_000), ("grpc.keepalive_timeout_ms", 5_000),
                   ("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.max_pings_without_data", 0),
@@ -115,7 +116,11 @@ class Session:
             job, unit, role = call.context
             request = pb.Request(id=self.next_id, job=job, unit=unit, role=role)
             self.next_id += 1
-            getattr(request, call.kind).CopyFrom(call.build(resolved))
+            try:
+                getattr(request, call.kind).CopyFrom(call.build(resolved))
+            except ProtocolError as exc:  # the coordinator's own arguments do not encode: its error, not the worker's
+                call.future.set_exception(exc)
+                continue
             self.pending[request.id] = (request, call)
             await context.write(pb.FromCoordinator(request=request))
 
@@ -133,9 +138,13 @@ class Session:
                 self._close(f"protocol violation: a {what} it was not asked for")
                 return
             request, call = self.pending.pop(msg.reply.id)
-            # checked off the event loop (hashing a state releases the GIL), so sessions are checked side by
-            # side on the machine's cores; one session's replies still settle in order
-            await self.loop.run_in_executor(self.gateway.checkers, self._settle, request, call, msg.reply)
+            # a large reply (a state) is checked off the event loop (hashing releases the GIL), so sessions are
+            # checked side by side on the machine's cores; a small one inline (two thread hops cost more than
+            # its checks); either way one session's replies settle in order
+            if msg.reply.ByteSize() > INLINE_CHECK:
+                await self.loop.run_in_executor(self.gateway.checkers, self._settle, request, call, msg.reply)
+            else:
+                self._settle(request, call, msg.reply)
 
     def _settle(self, request: pb.Request, call: Call, reply: pb.Reply) -> None:
         """Checks a reply and settles its call; nothing a worker sends can raise past here."""

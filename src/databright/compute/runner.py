@@ -30,6 +30,7 @@ from databright.compute.executor import Credit, Faulty
 from databright.compute.handle import UpstreamFailed, WorkerHandle
 from databright.compute.schedule import ShardPlan, Unit, schedule
 from databright.compute.strategies import executor_for
+from databright.protocol.errors import ProtocolError
 from databright.training.models import check_model
 from databright.training.replica import Array, Replica
 from databright.training.spec import JobSpec
@@ -237,6 +238,8 @@ class JobRunner:
             exc = r.exception()
             if exc is None:
                 replies.append(r.result())
+            elif isinstance(exc, ProtocolError):  # the coordinator could not encode its own request: a bug here
+                raise exc
             elif isinstance(exc, UpstreamFailed):
                 upstream.append((h, str(exc)))
             else:

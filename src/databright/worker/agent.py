@@ -1,8 +1,10 @@
 """One worker identity's session with a coordinator: dial out, authenticate, answer, reconnect.
 
-Transport choice, measured on this machine (grpcio 1.85, TLS on, server in another process, 1 KiB
-messages): a bidirectional stream round trip ≈ 215 us (sync) / 177 us (asyncio server), unary
-long-poll ≈ 318 us, a raw TCP socket ≈ 54 us; a 4 MiB message ≈ 840 MB/s on a stream (socket ≈ 880).
+Transport choice, from the measurements made on this machine when issue 15 was planned (grpcio 1.85,
+TLS on, server in another process, 1 KiB messages; not re-measured here): a bidirectional stream round
+trip ≈ 215 us (sync) / 177 us (asyncio server), unary long-poll ≈ 318 us, a raw TCP socket ≈ 54 us; a
+4 MiB message ≈ 840 MB/s on a stream (socket ≈ 880). The whole protocol's cost (TLS, signed and checked
+replies) is measured by bench/compute.py.
 So each identity holds one bidirectional stream (`Coordinator.Session`), on its own channel (its own
 TLS connection) and its own thread: an identity that hangs in its work stalls nobody else.
 
