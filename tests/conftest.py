@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# gRPC's fork handlers can abort a process that forks while a gateway's threads run (the store's fork
+# test shares an xdist worker with the compute tests' session gateway); nothing here forks into gRPC
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 os.environ["COLUMNS"] = "200"  # rich wraps at 80 columns when not on a terminal
 
 
