@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_process import CliProcess
 
 from databright.chain.compute_market import JobState
 from databright.chain.connection import connect
@@ -42,42 +40,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Service:
+class Service(CliProcess):
     """A CLI process whose output is read line by line in a thread (so waiting never blocks on a pipe)."""
 
     def __init__(self, *args: str) -> None:
         env = os.environ | {"PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-        self.proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env=env)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-
-    def wait_for(self, text: str, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                self.seen.append(self.lines.get(timeout=1))
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            if text in self.seen[-1]:
-                return
-        pytest.fail(f"{text!r} never came; output:\n{''.join(self.seen)}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        super().__init__(subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                          text=True, env=env))
 
 
 @pytest.fixture

@@ -9,19 +9,15 @@ the test's DATABRIGHT_HOME, whose node record (rpc = the chain host's URL) gives
 from __future__ import annotations
 
 import os
-import queue
 import shutil
-import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from cli_process import CliProcess
 
 from databright.chain.connection import Chain, connect
 from databright.chain.deployment import deploy
@@ -84,37 +80,9 @@ def market_world(testbed: Testbed, home: Path) -> Iterator[World]:
         shutil.rmtree(home / "store", ignore_errors=True)
 
 
-class HostProcess:
+class HostProcess(CliProcess):
     """A CLI process on a testbed host whose output is read line by line in a thread (waits never block)."""
 
     def __init__(self, world: World, host: str, *args: str) -> None:
-        self.proc = world.testbed.popen(host, [*CLI, *world.urls(host), *args], stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, env=world.env())
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-
-    def wait_for(self, text: str, timeout: float = 120) -> str:
-        """The first line (from now on) containing `text`; fails the test with the output if none comes."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                self.seen.append(self.lines.get(timeout=0.5))
-            except queue.Empty:
-                if self.proc.poll() is not None and self.lines.empty():
-                    break
-                continue
-            if text in self.seen[-1]:
-                return self.seen[-1]
-        pytest.fail(f"{text!r} never came; output:\n{''.join(self.seen)}")
-
-    def interrupt(self, timeout: float = 30) -> int:
-        """Ctrl-C, as a person stops a service; returns its exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        return self.proc.wait(timeout=timeout)
+        super().__init__(world.testbed.popen(host, [*CLI, *world.urls(host), *args], stdout=subprocess.PIPE,
+                                             stderr=subprocess.STDOUT, text=True, env=world.env()))

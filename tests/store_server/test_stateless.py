@@ -9,8 +9,6 @@ removed by the sweep a (re)started server runs at start.
 from __future__ import annotations
 
 import os
-import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -19,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_process import CliProcess
 from conftest import free_port
 from seaweed import BUCKET, SeaweedS3
 
@@ -35,44 +34,17 @@ CLI = [sys.executable, "-m", "databright.cli.main"]
 MIB = 1 << 20
 
 
-class Server:
+class Server(CliProcess):
     """A `databright store serve` process; `url` once it answers."""
 
     def __init__(self, rpc: str, port: int, *args: str) -> None:
         env = {k: v for k, v in os.environ.items() if k not in (ENV_KEY, ENV_KEY_FILE)} | {"PYTHONUNBUFFERED": "1"}
         self.url = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen([*CLI, "--rpc", rpc, "store", "serve", "--port", str(port), *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        super().__init__(subprocess.Popen([*CLI, "--rpc", rpc, "store", "serve", "--port", str(port), *args],
+                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env))
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-
-    def wait_for(self, text: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                self.seen.append(self.lines.get(timeout=0.2))
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            if text in self.seen[-1]:
-                return
-        pytest.fail(f"{text!r} never came; output:\n{''.join(self.seen)}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+    def stop(self, timeout: float = 20) -> None:
+        super().stop(timeout)
 
 
 @pytest.fixture
