@@ -672,11 +672,12 @@ def claimValue(jobId: uint256, amount: uint256, proof: DynArray[bytes32, MAX_PRO
     claimed: uint256 = self._valueClaimed[msg.sender][word]
     assert claimed & bit == 0, "compute: value already claimed"
     node: bytes32 = keccak256(keccak256(abi_encode(msg.sender, amount)))
+    # abi_encode of two bytes32 is the same 64 bytes as concat, for ~50 gas less a level (bench/gas.py)
     for sibling: bytes32 in proof:
         if convert(node, uint256) < convert(sibling, uint256):
-            node = keccak256(concat(node, sibling))
+            node = keccak256(abi_encode(node, sibling))
         else:
-            node = keccak256(concat(sibling, node))
+            node = keccak256(abi_encode(sibling, node))
     assert convert(node, uint256) >> 96 == packed >> 96, "compute: invalid value proof"
     assert amount <= packed & MASK96, "compute: claim above the job's unclaimed value"
     # unchecked: the bit was clear
