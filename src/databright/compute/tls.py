@@ -8,7 +8,6 @@ in its on-chain record (`ComputeMarket.setCoordinatorEndpoint`). The key never l
 from __future__ import annotations
 
 import datetime
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from databright.protocol.pinning import certificate_pin
 
 SERVER_NAME = "databright-coordinator"
 
@@ -30,7 +31,7 @@ class TlsIdentity:
     def sha256(self) -> str:
         """What workers pin: SHA-256 of the certificate's DER bytes, hex."""
         der = x509.load_pem_x509_certificate(self.cert_pem).public_bytes(serialization.Encoding.DER)
-        return hashlib.sha256(der).hexdigest()
+        return certificate_pin(der)
 
 
 def _create() -> TlsIdentity:

@@ -10,7 +10,6 @@ hole (a man in the middle fails either the pin or the second handshake).
 
 from __future__ import annotations
 
-import hashlib
 import socket
 import ssl
 
@@ -18,6 +17,7 @@ import grpc
 from cryptography import x509
 
 from databright.protocol.errors import ProtocolError
+from databright.protocol.pinning import certificate_pin
 
 
 class PinMismatch(ProtocolError):
@@ -45,15 +45,12 @@ def server_certificate(url: str, timeout: float = 10.0) -> bytes:
     return der
 
 
-def cert_sha256(der: bytes) -> str:
-    return hashlib.sha256(der).hexdigest()
-
-
 def pinned_credentials(url: str, pin: str) -> tuple[grpc.ChannelCredentials, str]:
     """Channel credentials that trust only the pinned certificate, and the name to check it by."""
     der = server_certificate(url)
-    if cert_sha256(der) != pin.lower().removeprefix("0x"):
-        raise PinMismatch(f"{url} presents certificate {cert_sha256(der)[:16]}…, the chain pins {pin[:16]}…: refused")
+    presented = certificate_pin(der)
+    if presented != pin.lower().removeprefix("0x"):
+        raise PinMismatch(f"{url} presents certificate {presented[:16]}…, the chain pins {pin[:16]}…: refused")
     cert = x509.load_der_x509_certificate(der)
     try:
         names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
