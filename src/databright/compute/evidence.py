@@ -2,7 +2,7 @@
 
 When TMR (or a spot check) catches a deviating lone worker, the evidence stored beside the slash holds
 the deviator's own signed result and the agreeing workers' signed results — each the worker's EIP-191
-signature over (job, unit, role, sha-256 of the request, sha-256 of the reply), with the reply body
+signature over (job, unit, role, digest of the request, digest of the reply), with the reply body
 itself — and the unit's input (the agreed state it started from). A verifier re-reads the job's spec
 from the chain and the training data with its right, rebuilds the exact request each worker was sent
 (so the signed request digest proves what the worker was given), checks every signature and hash,
@@ -25,7 +25,7 @@ from databright.compute.handle import Receipt
 from databright.compute.schedule import Unit, schedule
 from databright.protocol import worker_pb2 as pb
 from databright.protocol.codec import encode_all
-from databright.protocol.signing import ResultStatement, signed_by
+from databright.protocol.signing import ResultStatement, body_digest, digest, signed_by
 from databright.training.replica import Replica, packed_state_hash
 
 FORMAT = "databright-evidence-1"
@@ -82,8 +82,7 @@ def verify(evidence: dict[str, Any], spec_json: bytes, data: Any, fetch: Any) ->
     v.check("the input state is the agreed state the evidence names",
             input_hash(start_hash, unit) == evidence["input_hash"])
     every = int(evidence.get("every", 0))
-    request = hashlib.sha256(run_unit_request(data.x_train, data.y_train, unit, every)
-                             .SerializeToString(deterministic=True)).hexdigest()
+    request = body_digest(run_unit_request(data.x_train, data.y_train, unit, every))
     claimed: dict[str, str] = {}
     for entry in evidence["signed"]:
         address, st = entry["address"], ResultStatement(**entry["statement"])
@@ -95,7 +94,7 @@ def verify(evidence: dict[str, Any], spec_json: bytes, data: Any, fetch: Any) ->
         v.check(f"{who}: it signed for exactly the unit's inputs (request digest)", st.request == request)
         body = fetch(entry["body_cid"])
         v.check(f"{who}: the stored reply is the one it signed (reply digest)",
-                hashlib.sha256(body).hexdigest() == st.reply)
+                digest(body) == st.reply)
         claimed[address] = packed_state_hash(pb.UnitResult.FromString(body).state)
     replica = Replica(spec, data.feature_shape, data.n_classes)
     replica.load(state)

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 from web3 import Web3
@@ -36,7 +36,9 @@ from databright.compute.handle import Call, Receipt, ReplyRejected, UpstreamFail
 from databright.compute.tls import load_or_create
 from databright.protocol import worker_pb2 as pb
 from databright.protocol.errors import ProtocolError
-from databright.protocol.signing import challenge_text, request_statement, signed_by
+from databright.protocol.framing import REPLY_FIELD, reader, request_frame, serialise, write
+from databright.protocol.memory import keep_freed_memory
+from databright.protocol.signing import ResultStatement, challenge_text, digest, signed_by
 
 log = logging.getLogger("databright.gateway")
 MAX_MESSAGE = 256 << 20  # a VGG's state is ~60 MiB; more than this from a worker is refused by gRPC itself
@@ -62,6 +64,16 @@ def admit_all(address: str) -> str | None:
     return None
 
 
+class Sent(NamedTuple):
+    """What a request said, kept until its reply: the reply's statement must name exactly this."""
+
+    job: str
+    unit: int
+    role: str
+    kind: str
+    digest: str
+
+
 class Session:
     """One authenticated worker session: a queue of calls going out, the calls awaiting replies."""
 
@@ -69,7 +81,7 @@ class Session:
         self.gateway, self.address = gateway, address
         self.loop = gateway.loop
         self.outgoing: asyncio.Queue[Call] = asyncio.Queue()
-        self.pending: dict[int, tuple[pb.Request, Call]] = {}
+        self.pending: dict[int, tuple[Sent, Call]] = {}
         self.next_id = 1
         self.open = True
         self.reason = ""
@@ -114,22 +126,23 @@ class Session:
                 call.future.set_exception(UpstreamFailed(f"an input of {call.kind} failed: {exc}"))
                 continue
             job, unit, role = call.context
-            request = pb.Request(id=self.next_id, job=job, unit=unit, role=role)
+            head = pb.Request(id=self.next_id, job=job, unit=unit, role=role)
             self.next_id += 1
             try:
-                getattr(request, call.kind).CopyFrom(call.build(resolved))
+                body = serialise(call.build(resolved))
             except ProtocolError as exc:  # the coordinator's own arguments do not encode: its error, not the worker's
                 call.future.set_exception(exc)
                 continue
-            self.pending[request.id] = (request, call)
-            await context.write(pb.FromCoordinator(request=request))
+            self.pending[head.id] = (Sent(job, unit, role, call.kind, digest(body)), call)
+            await context.write(request_frame(head, call.kind, body))
 
     async def _reader(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         while True:
-            msg = await context.read()
-            if msg is grpc.aio.EOF:
+            received = await context.read()
+            if received is grpc.aio.EOF:
                 self._close("disconnected")
                 return
+            msg = received.message
             if msg.WhichOneof("kind") != "reply" or msg.reply.id not in self.pending:
                 what = f"reply to request {msg.reply.id}" if msg.WhichOneof("kind") == "reply" else \
                     f"{msg.WhichOneof('kind')} message"
@@ -137,20 +150,24 @@ class Session:
                 self.gateway.violations.append((self.address, what))
                 self._close(f"protocol violation: a {what} it was not asked for")
                 return
-            request, call = self.pending.pop(msg.reply.id)
+            sent, call = self.pending.pop(msg.reply.id)
             # a large reply (a state) is checked off the event loop (hashing releases the GIL), so sessions are
             # checked side by side on the machine's cores; a small one inline (two thread hops cost more than
             # its checks); either way one session's replies settle in order
-            if msg.reply.ByteSize() > INLINE_CHECK:
-                await self.loop.run_in_executor(self.gateway.checkers, self._settle, request, call, msg.reply)
+            if received.body is not None and len(received.body) > INLINE_CHECK:
+                await self.loop.run_in_executor(self.gateway.checkers, self._settle, sent, call, msg.reply,
+                                                received.body)
             else:
-                self._settle(request, call, msg.reply)
+                self._settle(sent, call, msg.reply, received.body)
 
-    def _settle(self, request: pb.Request, call: Call, reply: pb.Reply) -> None:
-        """Checks a reply and settles its call; nothing a worker sends can raise past here."""
+    def _settle(self, sent: Sent, call: Call, reply: pb.Reply, body: memoryview | None) -> None:
+        """Checks a reply and settles its call; nothing a worker sends can raise past here. `body` is the
+        reply's body as it arrived (None when the reply has none, or another shape than one body)."""
         try:
+            if body is None:
+                raise ProtocolError("a reply without exactly one body")
             kind = reply.WhichOneof("kind")
-            statement = request_statement(request, reply)
+            statement = ResultStatement(sent.job, sent.unit, sent.role, sent.kind, sent.digest, digest(body))
             if not signed_by(statement.text(), reply.signature, self.address):
                 raise ProtocolError("the reply is not signed by the worker")
             if kind == "failure":
@@ -164,8 +181,8 @@ class Session:
             call.future.set_exception(ReplyRejected(f"worker {self.address}: {reason}"))
             return
         if self.handle is not None:
-            body = reply.unit.SerializeToString(deterministic=True) if kind == "unit" else None
-            self.handle.receipts.append(Receipt(statement, bytes(reply.signature), body))
+            self.handle.receipts.append(Receipt(statement, bytes(reply.signature),
+                                                bytes(body) if kind == "unit" else None))
         call.future.set_result(value)
 
     async def serve(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
@@ -206,6 +223,7 @@ class Gateway:
         return self.tls.sha256
 
     def start(self) -> str:
+        keep_freed_memory()
         self._thread.start()
         port = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(30)
         self.url = f"{self.host}:{port}"
@@ -217,8 +235,7 @@ class Gateway:
                    ("grpc.max_send_message_length", MAX_MESSAGE)]
         server = grpc.aio.server(options=options, maximum_concurrent_rpcs=4096)
         handler = grpc.stream_stream_rpc_method_handler(
-            self._session, request_deserializer=pb.FromWorker.FromString,
-            response_serializer=pb.FromCoordinator.SerializeToString)
+            self._session, request_deserializer=reader(pb.FromWorker, REPLY_FIELD), response_serializer=write)
         server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
             "databright.protocol.Coordinator", {"Session": handler})])
         creds = grpc.ssl_server_credentials([(self.tls.key_pem, self.tls.cert_pem)])
@@ -282,10 +299,11 @@ class Gateway:
     async def _session(self, requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         peer = context.peer()
         try:
-            first = await asyncio.wait_for(context.read(), self.handshake_s)
+            received = await asyncio.wait_for(context.read(), self.handshake_s)
         except TimeoutError:
             self._refuse("", peer, "no hello")
             return
+        first: Any = received if received is grpc.aio.EOF else received.message
         if first is grpc.aio.EOF or first.WhichOneof("kind") != "hello" or not ADDRESS.match(first.hello.address):
             await context.write(self._refuse("", peer, "a session starts with a hello naming an address"))
             return
@@ -299,7 +317,7 @@ class Gateway:
         except TimeoutError:
             self._refuse(address, peer, "no answer to the challenge")
             return
-        why = self._check_answer(address, challenge, answer)
+        why = self._check_answer(address, challenge, answer if answer is grpc.aio.EOF else answer.message)
         if why is None:
             why = await self.loop.run_in_executor(None, self.admit, address)
         if why is not None:

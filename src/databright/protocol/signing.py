@@ -5,13 +5,18 @@ nonce and to an expiry, so an answer cannot be replayed to another coordinator, 
 A result's statement binds (job, unit, role) to the digest of the request the worker was given and
 the digest of the reply it sent: the worker's own signature over what it computed, which a third
 party can check against a re-run of the unit (slash evidence, `databright evidence verify`).
+
+A digest is BLAKE3 (256 bits, hex) of a body's bytes as they travel, which both sides produce by
+deterministic serialisation. BLAKE3 rather than SHA-256 because every body is hashed by both sides
+for every message: a 4 MiB body hashes in 0.63 ms against SHA-256's 2.5 ms here (side by side, one
+run), the difference between hashing and not in the protocol's throughput (bench/compute.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
+import blake3
 from coincurve import PrivateKey, PublicKey
 from eth_account.signers.local import LocalAccount
 from eth_hash.auto import keccak
@@ -35,17 +40,22 @@ class ResultStatement:
     unit: int
     role: str
     kind: str          # the request's kind (run_unit, stage_forward, ...)
-    request: str       # sha-256 hex of the request's body
-    reply: str         # sha-256 hex of the reply's body
+    request: str       # digest (BLAKE3 hex) of the request's body
+    reply: str         # digest of the reply's body
 
     def text(self) -> str:
         return (f"DataBright result\njob: {self.job}\nunit: {self.unit}\nrole: {self.role}\nkind: {self.kind}\n"
                 f"request: {self.request}\nreply: {self.reply}")
 
 
+def digest(data: bytes | memoryview) -> str:
+    """The digest a statement names: BLAKE3 (32 bytes) hex of a body's serialised bytes."""
+    return blake3.blake3(data).hexdigest()
+
+
 def body_digest(message: Message) -> str:
-    """sha-256 of a message's deterministic serialisation (the body of a request or reply)."""
-    return hashlib.sha256(message.SerializeToString(deterministic=True)).hexdigest()
+    """The digest of a message's deterministic serialisation (the body of a request or reply)."""
+    return digest(message.SerializeToString(deterministic=True))
 
 
 def request_statement(request: pb.Request, reply: pb.Reply) -> ResultStatement:

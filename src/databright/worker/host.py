@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from eth_account.signers.local import LocalAccount
 
+from databright.protocol.memory import keep_freed_memory
 from databright.worker.agent import Agent, Endpoint
 from databright.worker.trainer import Trainer
 
@@ -25,6 +26,7 @@ class Host:
         self.agents = [Agent(a, e, trainer(str(a.address))) for a in accounts for e in endpoints]
 
     def start(self) -> Host:
+        keep_freed_memory()
         for agent in self.agents:
             agent.start()
         return self
