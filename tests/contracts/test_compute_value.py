@@ -348,3 +348,31 @@ def test_claimed_bits_are_per_account_and_job(market, contributors):
     assert not cm.valueClaimed(j2, contributors[0])
     assert not cm.valueClaimed(j1, contributors[1])
     assert not cm.valueClaimed(2**104, contributors[0])
+
+
+REFUSER = """
+# pragma version ~=0.4.3
+interface CM:
+    def claimValue(jobId: uint256, amount: uint256, proof: DynArray[bytes32, 32]): nonpayable
+
+@external
+def go(m: address, job: uint256, amount: uint256, proof: DynArray[bytes32, 32]):
+    extcall CM(m).claimValue(job, amount, proof)
+
+@external
+@payable
+def __default__():
+    raise "no ether"
+"""
+
+
+def test_claim_to_a_refusing_contract_reverts_whole(market, running, contributors):
+    """The payment's failure reverts the claim: the bit stays clear and the pool whole."""
+    cm = market.cm
+    refuser = boa.loads(REFUSER)
+    tree = valued(market, running, [(refuser.address, E // 5), (contributors[0], E // 10)])
+    with boa.reverts():
+        refuser.go(cm.address, running, E // 5, tree.proof(tree.index_of(refuser.address)))
+    assert not cm.valueClaimed(running, refuser.address)
+    assert cm.jobValue(running)[2] == E // 5 + E // 10
+    solvent(cm)
