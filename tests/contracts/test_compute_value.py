@@ -275,3 +275,104 @@ def test_rules_change_does_not_touch_a_posted_job(association, market, dataset, 
     after = post(cm, market.buyer, market.db)
     assert cm.jobValue(before)[0] == 5000
     assert cm.jobValue(after)[0] == 8000
+
+
+CLAIMER = """
+# pragma version ~=0.4.3
+interface CM:
+    def claimValue(jobId: uint256, amount: uint256, proof: DynArray[bytes32, 32]): nonpayable
+
+m: address
+job: uint256
+amount: uint256
+proof: DynArray[bytes32, 32]
+calls: public(uint256)
+reclaimed: public(bool)
+withdrew: public(bool)
+
+@deploy
+def __init__(m: address):
+    self.m = m
+
+@external
+def go(job: uint256, amount: uint256, proof: DynArray[bytes32, 32]):
+    self.job = job
+    self.amount = amount
+    self.proof = proof
+    extcall CM(self.m).claimValue(job, amount, proof)
+
+@external
+@payable
+def __default__():
+    self.calls += 1
+    if self.calls == 1:
+        ok: bool = raw_call(self.m, abi_encode(self.job, self.amount, self.proof,
+                            method_id=method_id("claimValue(uint256,uint256,bytes32[])")),
+                            revert_on_failure=False)
+        self.reclaimed = ok
+        self.withdrew = raw_call(self.m, method_id("withdraw()"), revert_on_failure=False)
+"""
+
+
+def test_reentrant_claim_is_refused(market, running, contributors):
+    """claimValue has no lock (checks-effects-interactions): a contract claimer that reenters
+    claimValue from the payment, and withdraw, gets nothing more; the pool and the balance
+    identity are right after the claim."""
+    cm = market.cm
+    receiver = boa.loads(CLAIMER, cm.address)
+    payouts = [(receiver.address, E // 5), *[(c, E // 10) for c in contributors[:2]]]
+    tree = valued(market, running, payouts)
+    i = tree.index_of(receiver.address)
+    receiver.go(running, E // 5, tree.proof(i))
+    assert receiver.calls() == 1 and not receiver.reclaimed() and not receiver.withdrew()
+    assert boa.env.get_balance(receiver.address) == E // 5
+    assert cm.valueClaimed(running, receiver.address)
+    assert cm.jobValue(running)[2] == 2 * (E // 10)
+    solvent(cm)
+    with boa.reverts("compute: value already claimed"):
+        receiver.go(running, E // 5, tree.proof(i))
+
+
+def test_claimed_bits_are_per_account_and_job(market, contributors):
+    """One mapping level keyed by (account, job word): a claim marks only its own (job, account)."""
+    cm = market.cm
+    jobs = []
+    for _ in range(2):
+        j = post(cm, market.buyer, market.db)
+        accept(cm, market.coord, j)
+        assign(cm, market.coord, j, market.workers)
+        jobs.append((j, valued(market, j, [(c, E // 10) for c in contributors[:2]])))
+    (j1, t1), (j2, _t2) = jobs
+    claim(cm, j1, t1, contributors[0])
+    assert cm.valueClaimed(j1, contributors[0])
+    assert not cm.valueClaimed(j2, contributors[0])
+    assert not cm.valueClaimed(j1, contributors[1])
+    assert not cm.valueClaimed(2**104, contributors[0])
+
+
+REFUSER = """
+# pragma version ~=0.4.3
+interface CM:
+    def claimValue(jobId: uint256, amount: uint256, proof: DynArray[bytes32, 32]): nonpayable
+
+@external
+def go(m: address, job: uint256, amount: uint256, proof: DynArray[bytes32, 32]):
+    extcall CM(m).claimValue(job, amount, proof)
+
+@external
+@payable
+def __default__():
+    raise "no ether"
+"""
+
+
+def test_claim_to_a_refusing_contract_reverts_whole(market, running, contributors):
+    """The payment's failure reverts the claim: the bit stays clear and the pool whole."""
+    cm = market.cm
+    refuser = boa.loads(REFUSER)
+    tree = valued(market, running, [(refuser.address, E // 5), (contributors[0], E // 10)])
+    with boa.reverts():
+        refuser.go(cm.address, running, E // 5, tree.proof(tree.index_of(refuser.address)))
+    assert not cm.valueClaimed(running, refuser.address)
+    assert cm.jobValue(running)[2] == E // 5 + E // 10
+    solvent(cm)
