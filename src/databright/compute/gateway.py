@@ -164,8 +164,13 @@ class Session:
             call.future.set_exception(ReplyRejected(f"worker {self.address}: {reason}"))
             return
         if self.handle is not None:
-            body = reply.unit.SerializeToString(deterministic=True) if kind == "unit" else None
-            self.handle.receipts.append(Receipt(statement, bytes(reply.signature), body))
+            recording = self.handle.transcript
+            body = getattr(reply, kind).SerializeToString(deterministic=True) if kind == "unit" or \
+                recording is not None else None
+            receipt = Receipt(statement, bytes(reply.signature), body)
+            self.handle.receipts.append(receipt)
+            if recording is not None:
+                recording.append(receipt)
         call.future.set_result(value)
 
     async def serve(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
