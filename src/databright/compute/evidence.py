@@ -130,6 +130,21 @@ def _verify_lone(v: Verdict, evidence: dict[str, Any], spec: Any, data: Any, uni
     v.check(f"{len(agreeing)} other signed results agree with the re-run", len(agreeing) >= 1)
 
 
+def verify_stored(market: Any, store: Any, cid: str) -> tuple[dict[str, Any], Verdict]:
+    """`databright evidence verify CID`: reads the evidence, the job's spec (named on-chain) and the dataset
+    with `store`'s read right, and checks the evidence (`verify`)."""
+    from databright.compute.data import load_registry, prepare
+    from databright.training.spec import JobSpec
+
+    evidence = json.loads(store.get_bytes(cid))
+    job = market.compute.job(int(evidence["job"]))
+    spec_json = store.get_bytes(job.spec_cid)
+    spec = JobSpec.from_bytes(spec_json)
+    dataset_spec, cids, parts = load_registry(market, store, job.database)
+    data = prepare(parts, dataset_spec, spec.eval_fraction, spec.training.seed, cids)
+    return evidence, verify(evidence, spec_json, data, store.get_bytes)
+
+
 def dumps(evidence: dict[str, Any]) -> bytes:
     return json.dumps(evidence, sort_keys=True).encode()
 
