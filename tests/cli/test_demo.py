@@ -76,6 +76,10 @@ def test_demo_summary_matches_the_chain(rpc: str, tmp_path: Path) -> None:
     assert job["deviations_detected"] == 1 and compute.worker(cheat).stake == 0  # type: ignore[index]
     [slash] = compute.slashes(job["id"])  # type: ignore[index]
     assert slash.worker == cheat and slash.amount == payments["slashed_stake_wei"]  # type: ignore[index]
+    # its evidence (the cheating stage's signed transcript of the unit) holds when re-run, as `evidence verify` does
+    checks = job["evidence_checks"]  # type: ignore[index]
+    assert any(w.startswith(f"{cheat[:10]} (") and "its signed reply there differs from the re-run" in w
+               for w in checks)  # type: ignore[union-attr]
     assert job["data_cap"] == 0.05 and 0 < job["max_worker_data_fraction"] <= 0.05  # type: ignore[index,operator]
     assert job["split_stages"] == 2 and 0 < job["max_worker_param_fraction"] < 1  # type: ignore[index,operator]
     # 3 groups x (20 shard owners + a second stage) + the cheat's replacement

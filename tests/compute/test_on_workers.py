@@ -715,3 +715,28 @@ def test_split_workers_exchange_only_the_cut_activations_and_their_gradients(
     assert a["samples_in"] == digits_data.x_train[:1].nbytes * presented and "samples_in" not in b
     assert "activations_in" not in a and "gradients_out" not in a  # the first stage sends no input gradient
     assert b["labels_in"] == digits_data.y_train[:1].nbytes * presented
+
+
+def test_a_cheating_split_stages_slash_is_verified_through_the_cli(world: World) -> None:
+    market = world.market
+    honest_accounts = market.chain.accounts()[18:24]
+    keys = dev_keys(market.chain)
+    for a in honest_accounts:
+        market.as_account(a).compute.register_worker(UNIT)
+    honest = spawn(world.gateway, [keys[a] for a in honest_accounts])
+    cheat = market.chain.accounts()[24]
+    corrupter = world.misbehaving(cheat, "corrupt:1.0")
+    job_id = world.submit(protections={"redundancy": 3, "split_stages": 2})
+    [outcome] = world.coordinator(workers=first_then([corrupter, *honest[:5]], [corrupter, *honest])).run_once()
+    assert outcome.status == "completed"
+    [slash] = market.compute.slashes(job_id)
+    assert slash.worker == cheat
+    out = cli(world, "evidence", "verify", slash.evidence_cid, account=COORDINATOR)
+    assert "FAILED" not in out and f"worker {cheat} signed a result the re-run contradicts" in out
+    assert "signed exactly the re-run's replies for the whole unit (2 of 2)" in out
+    with world.client(COORDINATOR) as store:
+        evidence = json.loads(store.get_bytes(slash.evidence_cid))
+        evidence["worker"] = next(t["address"] for t in evidence["transcripts"] if t["address"] != cheat)
+        framed = store.upload_bytes(json.dumps(evidence).encode())
+    out = cli(world, "evidence", "verify", framed, account=COORDINATOR, code=2)
+    assert "FAILED" in out and "does not hold" in out

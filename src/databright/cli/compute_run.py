@@ -201,21 +201,11 @@ def evidence_verify(
 ) -> None:
     """Check a slash: every signature and hash of the evidence, and a re-run of the unit on the dataset
     (you need a read right on it)."""
-    import json
-
-    from databright.compute.data import load_registry, prepare
-    from databright.compute.evidence import verify
-    from databright.training.spec import JobSpec
+    from databright.compute.evidence import verify_stored
 
     m = market(ctx)
     with store_client(ctx, m) as store:
-        evidence = json.loads(store.get_bytes(cid))
-        job = m.compute.job(int(evidence["job"]))
-        spec_json = store.get_bytes(job.spec_cid)
-        spec = JobSpec.from_bytes(spec_json)
-        dataset_spec, cids, parts = load_registry(m, store, job.database)
-        data = prepare(parts, dataset_spec, spec.eval_fraction, spec.training.seed, cids)
-        verdict = verify(evidence, spec_json, data, store.get_bytes)
+        evidence, verdict = verify_stored(m, store, cid)
     for what, ok in verdict.checks:
         console.print(f"{'[green]ok[/]' if ok else '[red]FAILED[/]'}  {what}")
     if not verdict.ok:

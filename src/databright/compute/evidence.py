@@ -1,15 +1,18 @@
 """Slash evidence anyone with a read right on the dataset can check: `databright evidence verify CID`.
 
-When TMR (or a spot check) catches a deviating lone worker, the evidence stored beside the slash holds
-the deviator's own signed result and the agreeing workers' signed results — each the worker's EIP-191
-signature over (job, unit, role, digest of the request, digest of the reply), with the reply body
-itself — and the unit's input (the agreed state it started from). A verifier re-reads the job's spec
-from the chain and the training data with its right, rebuilds the exact request each worker was sent
-(so the signed request digest proves what the worker was given), checks every signature and hash,
-re-runs the unit and confirms that the deviator's signed result differs from the re-run and the
-majority's equals it. For split or data-parallel groups the evidence carries the positions' digests
-and the verifier checks what it can (the signatures of the receipts it is given); re-running a
-pipeline stage is not implemented.
+When TMR (or a spot check) catches a deviating worker, the evidence stored beside the slash holds the
+deviator's own signed results and the agreeing workers' — each the worker's EIP-191 signature over
+(job, unit, role, digest of the request, digest of the reply), with the reply body itself — and the
+unit's input (the agreed state it started from). A verifier re-reads the job's spec from the chain and
+the training data with its right, rebuilds the exact request each worker was sent (so the signed
+request digest proves what the worker was given), checks every signature and hash, re-runs the unit
+and confirms that the deviator's signed result differs from the re-run and the majority's equals it.
+
+A lone worker does a unit in one message, so its evidence is one signed result per group (here). A
+split stage or a data-parallel member does it in many (activations, gradients, gradient shares,
+states): its evidence is the signed transcript of the unit, re-run message by message
+(`evidence_groups`, `evidence_replay`). Large attachments (the input state, the reply bodies) are
+stored content-addressed beside the evidence document, which names them by CID.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from databright.compute.evidence_groups import verify_groups
 from databright.compute.handle import Receipt
 from databright.compute.schedule import Unit, schedule
 from databright.protocol import worker_pb2 as pb
@@ -65,22 +69,39 @@ class Verdict:
 
 
 def verify(evidence: dict[str, Any], spec_json: bytes, data: Any, fetch: Any) -> Verdict:
-    """Checks `evidence` against the job's spec and data; `fetch(cid) -> bytes` reads attachments."""
+    """Checks `evidence` against the job's spec and data; `fetch(cid) -> bytes` reads attachments. Malformed
+    evidence (missing or mistyped fields) is a failed check, never an exception."""
     from databright.training.spec import JobSpec
 
     v = Verdict()
     spec = JobSpec.from_bytes(spec_json)
     if not v.check("the evidence is in the databright format", evidence.get("format") == FORMAT):
         return v
+    try:
+        _verify(v, evidence, spec, data, fetch)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:  # a field missing or of the wrong type
+        v.check(f"the evidence is complete and well formed ({type(exc).__name__}: {str(exc)[:120]})", False)
+    return v
+
+
+def _verify(v: Verdict, evidence: dict[str, Any], spec: Any, data: Any, fetch: Any) -> None:
     step = int(evidence["step"])
     units = [u for u in schedule(spec, data.n_train) if u.start == step]
     if not v.check(f"step {step} starts a unit of the job's schedule", len(units) == 1):
-        return v
+        return
     (unit,) = units
     state = fetch(evidence["input_state_cid"])
-    start_hash = packed_state_hash(state)
     v.check("the input state is the agreed state the evidence names",
-            input_hash(start_hash, unit) == evidence["input_hash"])
+            input_hash(packed_state_hash(state), unit) == evidence["input_hash"])
+    if spec.protections.split_stages > 1 or spec.workers > 1:
+        verify_groups(v, evidence, spec, data, unit, state, fetch)
+    else:
+        _verify_lone(v, evidence, spec, data, unit, state, fetch)
+
+
+def _verify_lone(v: Verdict, evidence: dict[str, Any], spec: Any, data: Any, unit: Unit, state: bytes,
+                 fetch: Any) -> None:
+    step = unit.start
     every = int(evidence.get("every", 0))
     request = body_digest(run_unit_request(data.x_train, data.y_train, unit, every))
     claimed: dict[str, str] = {}
@@ -106,7 +127,21 @@ def verify(evidence: dict[str, Any], spec_json: bytes, data: Any, fetch: Any) ->
             claimed.get(deviator, truth) != truth)
     agreeing = [a for a, h in claimed.items() if a != deviator and h == truth]
     v.check(f"{len(agreeing)} other signed results agree with the re-run", len(agreeing) >= 1)
-    return v
+
+
+def verify_stored(market: Any, store: Any, cid: str) -> tuple[dict[str, Any], Verdict]:
+    """`databright evidence verify CID`: reads the evidence, the job's spec (named on-chain) and the dataset
+    with `store`'s read right, and checks the evidence (`verify`)."""
+    from databright.compute.data import load_registry, prepare
+    from databright.training.spec import JobSpec
+
+    evidence = json.loads(store.get_bytes(cid))
+    job = market.compute.job(int(evidence["job"]))
+    spec_json = store.get_bytes(job.spec_cid)
+    spec = JobSpec.from_bytes(spec_json)
+    dataset_spec, cids, parts = load_registry(market, store, job.database)
+    data = prepare(parts, dataset_spec, spec.eval_fraction, spec.training.seed, cids)
+    return evidence, verify(evidence, spec_json, data, store.get_bytes)
 
 
 def dumps(evidence: dict[str, Any]) -> bytes:
@@ -123,11 +158,20 @@ def store_attachments(evidence: dict[str, Any], upload: Any) -> None:
         body = entry.pop("body", None)
         if isinstance(body, bytes):
             entry["body_cid"] = upload(body)
+    for t in evidence.get("transcripts", []):  # a transcript's bodies in one blob, each at [offset, length]
+        blob = bytearray()
+        for entry in t["signed"]:
+            body = entry.pop("body", None) or b""
+            entry["at"] = [len(blob), len(body)]
+            blob += body
+        t["bodies_cid"] = upload(bytes(blob))
 
 
 def summary(evidence: dict[str, Any]) -> dict[str, Any]:
     """The evidence without its attachments' bytes (what the job's progress and report keep)."""
-    out = {k: v for k, v in evidence.items() if k != "input_state"}
+    out = {k: v for k, v in evidence.items() if k not in ("input_state", "transcripts")}
     if "signed" in out:
         out["signed"] = [{k: v for k, v in e.items() if k != "body"} for e in out["signed"]]
+    if "transcripts" in evidence:  # kept in the stored evidence; here only whose, and how long
+        out["transcripts"] = {t["address"]: len(t["signed"]) for t in evidence["transcripts"]}
     return out

@@ -10,8 +10,9 @@ this interface and `strategies.executor_for`, so the modules no longer import ea
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -63,8 +64,22 @@ class GroupResult:
     trace: list[Position]
     signature: tuple[str, ...]  # the members' final states: equal signatures, agreeing groups
     receipts: dict[str, Receipt] = field(default_factory=dict)  # a lone worker's signed unit result
+    transcripts: dict[str, list[Receipt]] = field(default_factory=dict)  # compared groups: every signed reply
 
 
+@contextmanager
+def recorded(group: Sequence[WorkerHandle], on: bool) -> Iterator[dict[str, list[Receipt]]]:
+    """While `on`, keeps every signed reply of the group's members with its body (by address): a split
+    stage's or data-parallel member's transcript of the unit, the slash evidence a third party re-runs."""
+    kept: dict[str, list[Receipt]] = {}
+    if on:
+        for h in group:
+            h.transcript = kept[h.address] = []
+    try:
+        yield kept
+    finally:
+        for h in group:
+            h.transcript = None
 
 
 class Outcome(NamedTuple):

@@ -181,8 +181,12 @@ class Session:
             call.future.set_exception(ReplyRejected(f"worker {self.address}: {reason}"))
             return
         if self.handle is not None:
-            self.handle.receipts.append(Receipt(statement, bytes(reply.signature),
-                                                bytes(body) if kind == "unit" else None))
+            recording = self.handle.transcript
+            kept = bytes(body) if kind == "unit" or recording is not None else None
+            receipt = Receipt(statement, bytes(reply.signature), kept)
+            self.handle.receipts.append(receipt)
+            if recording is not None:
+                recording.append(receipt)
         call.future.set_result(value)
 
     async def serve(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from databright.compute.checkpoint import Progress
-from databright.compute.executor import Context, Faulty, GroupResult, Position
+from databright.compute.executor import Context, Faulty, GroupResult, Position, recorded
 from databright.compute.handle import WorkerHandle
 from databright.compute.schedule import Unit
 from databright.training.replica import Array, arrays_hash, packed_state_hash, sum_gradients
@@ -58,7 +58,16 @@ def execute_parallel(runner: Context, group: list[WorkerHandle], unit: Unit, pro
                      state: bytes, compare: bool) -> GroupResult:
     """Data parallel: each batch is split among the members (under a data cap, by shard owner); each
     returns its share of the gradient, the coordinator adds them in a fixed order and sends the sum
-    back with the next step's work, so one round trip per step."""
+    back with the next step's work, so one round trip per step. Compared, every member's signed
+    replies are kept (`GroupResult.transcripts`) for slash evidence."""
+    with recorded(group, compare) as transcripts:
+        result = _run_parallel(runner, group, unit, progress, state, compare)
+    result.transcripts = transcripts
+    return result
+
+
+def _run_parallel(runner: Context, group: list[WorkerHandle], unit: Unit, progress: Progress,
+                  state: bytes, compare: bool) -> GroupResult:
     runner.load(group, state, progress.state_hash)
     x, y = runner.data.x_train, runner.data.y_train
     seconds = dict.fromkeys((h.address for h in group), 0.0)

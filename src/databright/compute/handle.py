@@ -86,6 +86,7 @@ class WorkerHandle:
         self.session = session
         self.context: tuple[str, int, str] = ("", 0, "")  # (job, unit, role) the next requests are about
         self.receipts: deque[Receipt] = deque(maxlen=8)  # the last few: evidence is taken right after a gather
+        self.transcript: list[Receipt] | None = None     # while a list: every signed reply, body kept (group evidence)
         self._template: dict[str, Any] | None = None        # the state it was last given (its structure is checked)
         self._params: list[tuple[int, ...]] = []
         self._stage_out: tuple[int, ...] | None = None      # a stage's output per sample (None: the last stage)

@@ -28,7 +28,7 @@ from databright.compute.errors import ComputeError, WorkerFault
 from databright.compute.evidence import summary
 from databright.compute.executor import Credit, Faulty
 from databright.compute.handle import UpstreamFailed, WorkerHandle
-from databright.compute.schedule import ShardPlan, Unit, schedule
+from databright.compute.schedule import ShardPlan, Unit, group_roles, schedule
 from databright.compute.strategies import executor_for
 from databright.protocol.errors import ProtocolError
 from databright.training.models import check_model
@@ -99,9 +99,7 @@ class JobRunner:
 
     def roles_for(self, g: int, unit: Unit) -> list[str]:
         """Group g's roles for this unit, in execution order (data-parallel slots, or stages)."""
-        first = [f"g{g}.shard{s}" for s in unit.shards] if unit.shards else \
-            [f"g{g}.w{i}" for i in range(self.spec.workers)]
-        return first + [f"g{g}.stage{k}" for k in range(1, self.spec.protections.split_stages)]
+        return group_roles(self.spec, g, unit)
 
     def members(self, g: int, unit: Unit) -> list[WorkerHandle]:
         return [self.roles[r] for r in self.roles_for(g, unit)]

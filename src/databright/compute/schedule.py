@@ -78,6 +78,13 @@ def workers_needed(spec: JobSpec, n_train: int) -> int:
     return (slots + p.split_stages - 1) * p.redundancy + checkers
 
 
+def group_roles(spec: JobSpec, g: int, unit: Unit) -> list[str]:
+    """Group g's roles for `unit`, in execution order: its data-parallel slots (under a cap, the owners of
+    the period's shards), then a split model's later stages. Workers sign their results under these names."""
+    first = [f"g{g}.shard{s}" for s in unit.shards] if unit.shards else [f"g{g}.w{i}" for i in range(spec.workers)]
+    return first + [f"g{g}.stage{k}" for k in range(1, spec.protections.split_stages)]
+
+
 @dataclass(frozen=True)
 class Unit:
     start: int            # global step index of the unit's first step

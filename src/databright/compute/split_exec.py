@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from databright.compute.checkpoint import Progress
-from databright.compute.executor import Context, Credit, GroupResult, Position
+from databright.compute.executor import Context, Credit, GroupResult, Position, recorded
 from databright.compute.handle import WorkerHandle
 from databright.compute.schedule import Unit
 from databright.protocol.state import pack_state, unpack_state
@@ -92,7 +92,16 @@ def execute_split(runner: Context, group: list[WorkerHandle], unit: Unit, progre
                   layout: StageLayout, compare: bool) -> GroupResult:
     """Trains `unit` on the stage workers (`group`, in stage order) from the agreed `state`. With
     `compare`, the trace keeps every activation and gradient crossing a cut (as references) and each
-    stage's state hash after every step, for locating a deviation."""
+    stage's state hash after every step, for locating a deviation, and every stage's signed replies
+    are kept (`GroupResult.transcripts`) for slash evidence."""
+    with recorded(group, compare) as transcripts:
+        result = _run_split(runner, group, unit, progress, state, layout, compare)
+    result.transcripts = transcripts
+    return result
+
+
+def _run_split(runner: Context, group: list[WorkerHandle], unit: Unit, progress: Progress, state: bytes,
+               layout: StageLayout, compare: bool) -> GroupResult:
     stale = [(k, h) for k, h in enumerate(group) if runner.holds.get(h.address) != progress.state_hash]
     runner.gather([(h, h.setup_stage(runner.job, runner.spec_json, list(runner.data.feature_shape),
                                      runner.data.n_classes, k, layout.stage_state(state, k), layout.out_shapes[k]))

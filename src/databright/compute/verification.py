@@ -6,9 +6,11 @@ their results are compared (bitwise by the hash of every tensor, or within a sta
 three agree: the result is released and all are credited. Two agree: the third group deviated, and the
 first position of its trace that differs from the majority's names the worker that deviated; it is
 slashed with evidence (the hash of the unit's input — the agreed state and the sample indices —, the
-position, and what each group had there), replaced by a fresh worker that is given the agreed state, and
-the unit is done again, so a result is still released only when all three agree. No two agree: nobody
-can be blamed, all are replaced and the unit is redone. Deviating work is never credited, so never paid.
+position, what each group had there, and the workers' own signed results or, for split stages and
+data-parallel members, their signed transcripts of the unit: `evidence`), replaced by a fresh worker
+that is given the agreed state, and the unit is done again, so a result is still released only when all
+three agree. No two agree: nobody can be blamed, all are replaced and the unit is redone. Deviating
+work is never credited, so never paid.
 
 The tolerance mode (`protections.tolerance`) is for groups on different hardware, whose floating point
 may differ in the last bits: it accepts results within `abs_diff + rel_diff * |x|` elementwise. It also
@@ -31,6 +33,7 @@ import numpy as np
 
 from databright.compute.checkpoint import Progress
 from databright.compute.evidence import FORMAT, input_hash, signed_result
+from databright.compute.evidence_groups import group_evidence
 from databright.compute.executor import Context, Credit, Faulty, GroupExecutor, GroupResult, Outcome, Position, digest
 from databright.compute.handle import Receipt, WorkerHandle
 from databright.compute.schedule import Unit
@@ -120,10 +123,14 @@ def execute_tmr(runner: Context, run_group: GroupExecutor, unit: Unit, progress:
                     "majority": digest(next(p.value for p in results[agreed[0]].trace if p.key == position.key)),
                     "groups": [[h.address for h in g] for g in groups]}
         receipts = {a: rc for r in results for a, rc in r.receipts.items()}
+        common = {"format": FORMAT, "worker": position.worker.address, "input_state": state,
+                  "agreed_final": results[agreed[0]].hash}
         if lone and len(receipts) == 3:  # every lone worker's own signed result: checkable by a third party
-            evidence.update({"format": FORMAT, "worker": position.worker.address, "input_state": state,
-                             "every": runner.spec.protections.compare_every, "agreed_final": results[agreed[0]].hash,
-                             "signed": [signed_result(a, rc) for a, rc in receipts.items()]})
+            evidence.update(common, every=runner.spec.protections.compare_every,
+                            signed=[signed_result(a, rc) for a, rc in receipts.items()])
+        elif not lone:  # a stage's or member's signed transcript of the unit, beside its peers' in the other groups
+            evidence.update(common, transcripts=group_evidence(runner.job, groups, [r.transcripts for r in results],
+                                                               odd, agreed, position.worker.address, unit))
         raise Faulty([position.worker], f"deviates from the 2-of-3 majority at {position.key}", evidence)
     progress.agreements += 1
     credit: Credit = {}

@@ -36,6 +36,7 @@ from databright.compute.buyer import buyer_spec, fetch_result, submit_job
 from databright.compute.checkpoint import Progress as JobProgress
 from databright.compute.coordinator import Coordinator, chain_admission
 from databright.compute.data import load_registry, prepare
+from databright.compute.evidence import verify_stored
 from databright.compute.gateway import CoordinatorIdentity, Gateway
 from databright.compute.handle import WorkerHandle
 from databright.compute.schedule import schedule, workers_needed
@@ -66,6 +67,7 @@ class ComputeDemo:
     compute_fee_wei: int = 0
     worker_payouts_wei: dict[str, int] = field(default_factory=dict)
     slashed_stake_wei: int = 0
+    evidence_checks: list[str] = field(default_factory=list)  # the slash's evidence, re-run: every check held
     dividends_withdrawn_wei: int = 0
     report: dict[str, Any] = field(default_factory=dict)
     value_report: dict[str, Any] = field(default_factory=dict)
@@ -87,7 +89,7 @@ class ComputeDemo:
                     "max_worker_data_fraction": v.get("max_worker_data_fraction", 0.0),
                     "split_stages": v.get("split_stages", 1),
                     "max_worker_param_fraction": v.get("max_worker_param_fraction", 1.0),
-                    "workers": self.workers},
+                    "evidence_checks": self.evidence_checks, "workers": self.workers},
             "payments": {"data_fee_wei": self.data_fee_wei, "compute_fee_wei": self.compute_fee_wei,
                          "worker_payouts_wei": self.worker_payouts_wei,
                          "slashed_stake_wei": self.slashed_stake_wei,
@@ -216,6 +218,12 @@ def _train(market: Market, store: DemoStore, database: str, console: Console, re
                   f"({format_amount(result.slashed_stake_wei)} ETH to the buyer); every worker saw ≤ "
                   f"{v['max_worker_data_fraction']:.1%} of the samples and held ≤ "
                   f"{v['max_worker_param_fraction']:.0%} of the parameters; job {job.state.name.lower()}")
+    for slash in market.compute.slashes(sub.job_id):  # what `databright evidence verify CID` does, as a third party
+        _, verdict = verify_stored(market, store.client(coordinator), slash.evidence_cid)
+        result.evidence_checks = [what for what, ok in verdict.checks if ok] if verdict.ok else []
+        console.print(f"  a third party checks the slash (databright evidence verify {slash.evidence_cid[:16]}…): "
+                      f"re-running the unit, {sum(ok for _, ok in verdict.checks)} of {len(verdict.checks)} checks "
+                      f"hold{'' if verdict.ok else ' — the evidence does NOT hold'}")
     curve = " → ".join(f"{c['eval_accuracy']:.2f}" for c in fetched.report["curve"])
     console.print(f"12. the buyer unseals the model ({len(fetched.model)} bytes, hash matches the chain's): "
                   f"held-out accuracy {curve}")

@@ -3,6 +3,7 @@ of its own by `demo.pool` (run as `python -m databright.demo.faulty_worker`, con
 
 Faults, only when explicitly given (`fault=`):
   corrupt:P       with probability P per update, silently perturbs one weight after training
+  corrupt-share:P with probability P per data-parallel step, perturbs one value of its gradient share
   crash-after:N   the process exits (as a crash would) on its N+1-th work request
   hang-after:N    never answers its N+1-th work request (its identity's thread sleeps; others go on)
   slow:F          takes F times as long as the work needs
@@ -18,12 +19,15 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from eth_account import Account
 
 from databright.training.errors import ComputeError
+from databright.training.replica import Array
 from databright.worker.agent import Endpoint
 from databright.worker.host import Host
 from databright.worker.trainer import Trainer
@@ -39,13 +43,14 @@ class Fault:
         if not text:
             return None
         kind, _, value = text.partition(":")
-        if kind not in ("corrupt", "crash-after", "hang-after", "slow") or not value:
-            raise ComputeError(f"unknown fault {text!r}: use corrupt:P, crash-after:N, hang-after:N or slow:F")
+        if kind not in ("corrupt", "corrupt-share", "crash-after", "hang-after", "slow") or not value:
+            raise ComputeError(f"unknown fault {text!r}: use corrupt:P, corrupt-share:P, crash-after:N, "
+                               "hang-after:N or slow:F")
         try:
             number = float(value)
         except ValueError:
             raise ComputeError(f"fault {text!r} needs a number after the colon") from None
-        if number < 0 or (kind == "corrupt" and number > 1):
+        if number < 0 or (kind.startswith("corrupt") and number > 1):
             raise ComputeError(f"fault {text!r} is out of range")
         return cls(kind, number)
 
@@ -72,6 +77,14 @@ class FaultyTrainer(Trainer):
         f = self.fault
         if f is not None and f.kind == "slow":
             time.sleep(max(0.0, (f.value - 1.0) * (time.perf_counter() - started)))
+
+    def grad_step(self, grads: Sequence[Array] | None, x: Array, y: Array, batch_total: int) -> dict[str, Any]:
+        out = super().grad_step(grads, x, y, batch_total)
+        f = self.fault
+        if f is not None and f.kind == "corrupt-share" and self._rng.random() < f.value:
+            share = out["grads"][0].reshape(-1)
+            share[self._rng.randrange(share.size)] += 1e-3
+        return out
 
     def after_update(self) -> None:
         f = self.fault
