@@ -56,6 +56,10 @@ class Endpoint:
     market: str | None = None
 
 
+def _deterministic(message: pb.FromWorker) -> bytes:
+    return message.SerializeToString(deterministic=True)
+
+
 class Refused(ProtocolError):
     """The coordinator refused this identity (not registered, not staked, slashed...)."""
 
@@ -131,7 +135,9 @@ class Agent:
                 yield msg
 
         with grpc.secure_channel(self.endpoint.url, creds, options) as channel:
-            session = channel.stream_stream(METHOD, request_serializer=pb.FromWorker.SerializeToString,
+            # deterministic: the coordinator hashes a reply's body as it arrives, and the worker signed the
+            # digest of its deterministic serialisation (a map's order would otherwise differ: `traffic`)
+            session = channel.stream_stream(METHOD, request_serializer=_deterministic,
                                             response_deserializer=pb.FromCoordinator.FromString)
             responses = session(outgoing())
             self._call = responses
