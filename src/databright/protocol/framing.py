@@ -3,10 +3,11 @@
 A signed statement names the digest of a request's and a reply's body (`signing.ResultStatement`).
 Built the plain way, a body of a few MiB is serialised for its digest, copied into the Request or Reply,
 copied again into the session envelope and serialised again by gRPC; the other side re-serialises
-what it parsed, to hash it. Here the sender serialises the body once (deterministically), hashes those
-bytes and writes the envelope around them (the same bytes protobuf itself would write: fields in
-number order, the body last), and the receiver hashes the body's bytes where they lie in the message
-it was given. For the bodies of bench/compute.py's 4 MiB ping that is three copies fewer per side.
+what it parsed, to hash it. Here the coordinator serialises a request's body once (deterministically),
+hashes those bytes and writes the envelope around them (the same bytes protobuf itself would write:
+fields in number order, the body last), and hashes a reply's body where it lies in the bytes that
+arrived. The worker still builds its replies the plain way (serialised deterministically, so the bytes
+it sends are the ones it hashed and signed) and re-serialises a request to hash it.
 
 `body_of` reads untrusted bytes, so it accepts only the one shape an honest peer sends: the envelope
 holds exactly one field (the request or the reply), and that holds exactly one body field (a field
@@ -56,12 +57,6 @@ def request_frame(head: pb.Request, kind: str, body: bytes) -> bytes:
     """The serialised FromCoordinator carrying `head` (id, job, unit, role) with `body` as its `kind`."""
     request = head.SerializeToString(deterministic=True) + _field(_REQUEST_KINDS[kind], len(body))
     return b"".join((_field(REQUEST_FIELD, len(request) + len(body)), request, body))
-
-
-def reply_frame(head: pb.Reply, kind: str, body: bytes) -> bytes:
-    """The serialised FromWorker carrying `head` (id, signature) with `body` as its `kind`."""
-    reply = head.SerializeToString(deterministic=True) + _field(_REPLY_KINDS[kind], len(body))
-    return b"".join((_field(REPLY_FIELD, len(reply) + len(body)), reply, body))
 
 
 def _read_varint(data: memoryview, at: int) -> tuple[int, int]:
