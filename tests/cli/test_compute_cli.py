@@ -135,3 +135,50 @@ def test_mistakes_give_clear_messages(cli: Cli, tmp_path: Path, args: tuple[str,
     quote.write_bytes(DevAttestation.quote(cli.accounts[6], cli.accounts[6]))  # describes another account
     out = cli(*(str(quote) if arg == "QUOTE" else arg for arg in args), account=account, code=code)
     assert message in out and out.strip().startswith("error:")
+
+
+def test_worker_start_refuses_a_bad_key_file_in_one_line(cli: Cli, tmp_path: Path) -> None:
+    from databright.chain.keys import signer
+
+    missing = tmp_path / "missing.keys"
+    assert "cannot be read (No such file or directory)" in cli("worker", "start", "--key-file", str(missing),
+                                                                code=2)
+    readable = tmp_path / "shared.keys"
+    readable.write_text(signer(cli.market.chain, cli.accounts[4]).key.hex() + "\n")
+    readable.chmod(0o644)
+    out = cli("worker", "start", "--key-file", str(readable), code=2)
+    assert "can be read by other users (mode 644)" in out and "chmod 600" in out
+    garbled = tmp_path / "garbled.keys"
+    garbled.write_text(signer(cli.market.chain, cli.accounts[4]).key.hex() + "\nnot-a-key\n")
+    garbled.chmod(0o600)
+    out = cli("worker", "start", "--key-file", str(garbled), code=2)
+    assert "key 2 is not a private key" in out and "not-a-key" not in out  # a key file's lines are never echoed
+    empty = tmp_path / "empty.keys"
+    empty.write_text("\n")
+    empty.chmod(0o600)
+    assert "holds no keys" in cli("worker", "start", "--key-file", str(empty), code=2)
+    assert not cli.market.compute.workers()  # nothing was staked for any of them
+
+
+def test_worker_start_dials_only_a_coordinator_that_published_an_endpoint(cli: Cli) -> None:
+    from databright.compute.worker_service import coordinators
+
+    a = cli.accounts
+    out = cli("worker", "start", account=4, code=2)
+    assert "no approved coordinator has published an endpoint yet" in out
+    cli("coordinator", "approve", "7")
+    cli("coordinator", "approve", "8")
+    out = cli("worker", "start", "--coordinator", a[7], account=4, code=2)
+    assert f"{a[7]} is not an approved coordinator with a published endpoint" in out
+    cli.market.as_account(7).compute.set_coordinator_endpoint("10.1.0.7:7443", "07" * 32)
+    cli.market.as_account(8).compute.set_coordinator_endpoint("10.1.0.8:7443", "08" * 32)
+    assert {(e.coordinator, e.url, e.cert_sha256) for e in coordinators(cli.market, None)} == \
+        {(a[7], "10.1.0.7:7443", "07" * 32), (a[8], "10.1.0.8:7443", "08" * 32)}
+    assert [(e.url, e.cert_sha256) for e in coordinators(cli.market, a[8])] == [("10.1.0.8:7443", "08" * 32)]
+    assert [e.coordinator for e in coordinators(cli.market, "grpcs://10.1.0.7:7443")] == [a[7]]
+    out = cli("worker", "start", "--coordinator", "10.9.9.9:7443", account=4, code=2)
+    assert "no approved coordinator publishes the endpoint 10.9.9.9:7443" in out and "not dialled" in out
+    cli("coordinator", "revoke", "8")
+    assert [e.coordinator for e in coordinators(cli.market, None)] == [a[7]]  # a revoked one is not dialled
+    assert "not an approved coordinator" in cli("worker", "start", "--coordinator", a[8], account=4, code=2)
+    assert not cli.market.compute.workers()

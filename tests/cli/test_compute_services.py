@@ -1,10 +1,10 @@
 """`coordinator start` and `worker start` as a person runs them: separate processes on one anvil node.
 
 The coordinator publishes its endpoint and certificate on-chain; a worker process hosting two
-identities (`--identities 12..13`) finds it there, pins the certificate and dials out, each identity on
-its own authenticated session; the coordinator trains the job on them; it is killed outright (SIGKILL)
-mid-job, the workers reconnect with backoff, and a new coordinator process resumes from the checkpoint,
-finishes and settles it on-chain.
+identities (their keys in a `--key-file`, serving `--coordinator` named by its address) finds it
+there, pins the certificate and dials out, each identity on its own authenticated session; the
+coordinator trains the job on them; it is killed outright (SIGKILL) mid-job, the workers reconnect
+with backoff, and a new coordinator process resumes from the checkpoint, finishes and settles it on-chain.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from cli_process import CliProcess
 from databright.chain.compute_market import JobState
 from databright.chain.connection import connect
 from databright.chain.deployment import deploy
+from databright.chain.keys import signer
 from databright.compute.attestation import approve
 from databright.compute.buyer import buyer_spec, submit_job
 from databright.demo.environment import demo_store, seeded_request, split_digits
@@ -75,7 +76,11 @@ def test_workers_and_a_coordinator_in_their_own_processes(anvil_rpc: str, servic
         first.wait_for("published on-chain")
         endpoint = market.compute.coordinator_endpoint(a[10])
         assert endpoint is not None and endpoint.url == f"127.0.0.1:{port}"
-        services.append(Service(*rpc, "worker", "start", "--stake", "1", "--identities", "12..13"))
+        keys = tmp_path / "worker.keys"  # the two identities' keys, as an operator keeps them (0600)
+        keys.touch(0o600)
+        keys.write_text("".join(signer(chain, a[i]).key.hex() + "\n" for i in (12, 13)))
+        services.append(Service(*rpc, "worker", "start", "--stake", "1", "--key-file", str(keys),
+                                "--coordinator", a[10]))
         services[-1].wait_for("serving coordinator")
         services[-1].wait_for("serving coordinator")
         assert {w.address for w in market.compute.workers()} == {a[12], a[13]}

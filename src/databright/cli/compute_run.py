@@ -10,7 +10,7 @@ import logging
 import re
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,6 +19,9 @@ from databright.cli.compute import coordinator_app, evidence_app, job_app, worke
 from databright.compute.errors import ComputeError
 from databright.config import home
 from databright.market.units import format_amount, parse_amount
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 _DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -93,6 +96,30 @@ def parse_identities(text: str) -> list[int]:
     return list(range(lo, hi + 1))
 
 
+def read_key_file(path: Path) -> list[LocalAccount]:
+    """The identities of a `--key-file` (one 0x-prefixed private key per line). Like ssh with its keys,
+    a file that others on the machine can read is refused: those keys hold the worker's stake."""
+    from eth_account import Account
+
+    try:
+        mode = path.stat().st_mode
+        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    except OSError as exc:
+        raise ComputeError(f"--key-file {path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if mode & 0o077:
+        raise ComputeError(f"--key-file {path} can be read by other users (mode {mode & 0o777:o}): "
+                           f"`chmod 600 {path}` first")
+    if not lines:
+        raise ComputeError(f"--key-file {path} holds no keys (one 0x... private key per line)")
+    keys = []
+    for number, line in enumerate(lines, 1):
+        try:
+            keys.append(Account.from_key(line))
+        except (ValueError, TypeError):
+            raise ComputeError(f"--key-file {path}: key {number} is not a private key (64 hex digits)") from None
+    return keys
+
+
 @worker_app.command("start")
 @errors_to_exit
 def worker_start(
@@ -111,17 +138,12 @@ def worker_start(
     """Stake and serve as a worker (dialling out to the coordinators; nothing listens) until Ctrl-C."""
     import time
 
-    from eth_account import Account
-
     from databright.compute.worker_service import start_workers
 
     m = market(ctx)
     keys = None
     if key_file is not None:
-        try:
-            keys = [Account.from_key(line.strip()) for line in key_file.read_text().splitlines() if line.strip()]
-        except (OSError, ValueError) as exc:
-            raise ComputeError(f"--key-file {key_file}: not a file of private keys ({type(exc).__name__})") from None
+        keys = read_key_file(key_file)
         accounts = [str(k.address) for k in keys]
     else:
         accounts = [m.chain.accounts()[i] for i in parse_identities(identities)] if identities else [m.account]
