@@ -57,3 +57,10 @@ def test_a_missing_or_readable_key_file_is_refused(tmp_path: Path) -> None:
         master_key(tmp_path, tmp_path / "k")
     with pytest.raises(FileExistsError):
         write_new_key(tmp_path / "k")  # never overwrites a key
+    os.mkfifo(tmp_path / "fifo", 0o600)
+    with pytest.raises(StoreError, match="not a regular file"):
+        master_key(tmp_path, tmp_path / "fifo")  # refused at once, never waiting for a writer
+    os.chmod(tmp_path / "k", 0o600)
+    (tmp_path / "link").symlink_to(tmp_path / "k")
+    with pytest.raises(OSError):
+        master_key(tmp_path, tmp_path / "link")  # a symbolic link is not followed

@@ -19,12 +19,14 @@ from databright.cli.compute import coordinator_app, evidence_app, job_app, worke
 from databright.compute.errors import ComputeError
 from databright.config import home
 from databright.market.units import format_amount, parse_amount
+from databright.private_file import read_private_file
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
 _DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+KEY_FILE_LIMIT = 1 << 20  # ~15,000 keys; a larger --key-file is a mistake, not a key list
 
 
 def parse_duration(text: str) -> int:
@@ -102,13 +104,14 @@ def read_key_file(path: Path) -> list[LocalAccount]:
     from eth_account import Account
 
     try:
-        mode = path.stat().st_mode
-        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        data = read_private_file(path, ComputeError, KEY_FILE_LIMIT + 1)
+    except ComputeError as exc:
+        raise ComputeError(f"--key-file {exc}") from None
     except OSError as exc:
         raise ComputeError(f"--key-file {path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
-    if mode & 0o077:
-        raise ComputeError(f"--key-file {path} can be read by other users (mode {mode & 0o777:o}): "
-                           f"`chmod 600 {path}` first")
+    if len(data) > KEY_FILE_LIMIT:
+        raise ComputeError(f"--key-file {path} is larger than {KEY_FILE_LIMIT >> 20} MiB: not a key file")
+    lines = [line.strip() for line in data.decode("utf-8", errors="replace").splitlines() if line.strip()]
     if not lines:
         raise ComputeError(f"--key-file {path} holds no keys (one 0x... private key per line)")
     keys = []

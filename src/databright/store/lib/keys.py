@@ -22,13 +22,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import stat
 import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from databright.private_file import read_private_file
 from databright.store.errors import IntegrityError, StoreError
 from databright.store.lib.fsutil import fsync_dir
 
@@ -131,18 +131,7 @@ def load_or_create(folder: Path) -> MasterKey:
 
 def _load(path: Path) -> MasterKey:
     """Reads the key file, refusing one that others could read (as ssh does with private keys)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise StoreError(f"{path} is not a regular file")
-        if info.st_mode & 0o077:
-            raise StoreError(
-                f"{path} is accessible by other users (mode {stat.S_IMODE(info.st_mode):04o}); run `chmod 600 {path}`"
-            )
-        key = os.read(fd, KEY_BYTES + 1)
-    finally:
-        os.close(fd)
+    key = read_private_file(path, StoreError, KEY_BYTES + 1)
     if len(key) != KEY_BYTES:
         raise StoreError(f"{path} holds {len(key)} bytes; a master key has {KEY_BYTES}")
     return MasterKey(key)
