@@ -152,6 +152,11 @@ def test_worker_start_refuses_a_bad_key_file_in_one_line(cli: Cli, tmp_path: Pat
     fifo = tmp_path / "fifo.keys"
     os.mkfifo(fifo, 0o600)
     assert "is not a regular file" in cli("worker", "start", "--key-file", str(fifo), code=2)  # never blocks
+    readable.chmod(0o600)
+    link = tmp_path / "link.keys"
+    link.symlink_to(readable)
+    assert "cannot be read (Too many levels of symbolic links)" in cli("worker", "start", "--key-file", str(link),
+                                                                        code=2)  # a link is not followed
     garbled = tmp_path / "garbled.keys"
     garbled.write_text(signer(cli.market.chain, cli.accounts[4]).key.hex() + "\nnot-a-key\n")
     garbled.chmod(0o600)
