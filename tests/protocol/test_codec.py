@@ -117,6 +117,9 @@ def test_signatures_bind_the_signer_and_the_statement() -> None:
     sig = sign_text(key, challenge_text(ch))
     assert recover_text(challenge_text(ch), sig) == key.address
     assert signed_by(challenge_text(ch), sig, key.address) and not signed_by(challenge_text(ch), sig, other.address)
+    assert signed_by(challenge_text(ch), sig, key.address.lower())  # an address in any case
+    assert not signed_by(challenge_text(ch), sig[:64] + b"\x1d", key.address)  # a bad recovery id: no, not a crash
+    assert not signed_by(challenge_text(ch), b"\0" * 64 + b"\x1b", key.address)  # not a point on the curve
     ch2 = pb.Challenge()
     ch2.CopyFrom(ch)
     ch2.nonce = b"\2" * 32

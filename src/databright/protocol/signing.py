@@ -15,6 +15,7 @@ run), the difference between hashing and not in the protocol's throughput (bench
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import blake3
 from coincurve import PrivateKey, PublicKey
@@ -72,16 +73,24 @@ def eip191_hash(text: str) -> bytes:
     return bytes(keccak(b"\x19Ethereum Signed Message:\n" + str(len(data)).encode() + data))
 
 
+@lru_cache(maxsize=1024)
+def _private_key(secret: bytes) -> PrivateKey:
+    """coincurve derives the public key (twice) when a PrivateKey is built: as much as the signature itself,
+    so each identity's key object is built once (the process holds the secret in its account anyway)."""
+    return PrivateKey(secret)
+
+
 def sign_text(account: LocalAccount, text: str) -> bytes:
     """The 65-byte (r, s, v = 27|28) EIP-191 signature, the same bytes eth-account's `sign_message` gives;
     made with coincurve directly (side by side here: 61 us to sign and 61 us to recover, against
-    eth-account's 371 us and 193 us: every reply is signed and verified)."""
-    sig = PrivateKey(bytes(account.key)).sign_recoverable(eip191_hash(text), hasher=None)
+    eth-account's 371 us and 193 us: every reply is signed and verified). With the key object cached and
+    `signed_by` comparing bytes: 28 us to sign and 43 us to check (side by side, one run, 2026-12-03)."""
+    sig = _private_key(bytes(account.key)).sign_recoverable(eip191_hash(text), hasher=None)
     return sig[:64] + bytes([sig[64] + 27])
 
 
-def recover_text(text: str, signature: bytes) -> str:
-    """The (checksummed) address that signed `text`; a ProtocolError when the signature does not parse."""
+def _signer(text: str, signature: bytes) -> bytes:
+    """The 20 address bytes that signed `text`; a ProtocolError when the signature does not parse."""
     if len(signature) != 65 or signature[64] not in (27, 28):
         raise ProtocolError(f"signature of {len(signature)} bytes or a bad recovery id")
     try:
@@ -89,11 +98,18 @@ def recover_text(text: str, signature: bytes) -> str:
                                                    eip191_hash(text), hasher=None)
     except Exception as exc:  # coincurve raises ValueError or its own errors for an invalid signature
         raise ProtocolError(f"signature does not verify ({type(exc).__name__})") from None
-    return str(Web3.to_checksum_address(keccak(key.format(compressed=False)[1:])[-20:]))
+    return bytes(keccak(key.format(compressed=False)[1:])[-20:])
+
+
+def recover_text(text: str, signature: bytes) -> str:
+    """The (checksummed) address that signed `text`; a ProtocolError when the signature does not parse."""
+    return str(Web3.to_checksum_address(_signer(text, signature)))
 
 
 def signed_by(text: str, signature: bytes, address: str) -> bool:
+    """Whether `address` (0x hex, any case) signed `text`: compared as bytes, without the checksum's cost
+    (it runs for every reply)."""
     try:
-        return recover_text(text, signature).lower() == address.lower()
+        return "0x" + _signer(text, signature).hex() == address.lower()
     except ProtocolError:
         return False
