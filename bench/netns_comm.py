@@ -51,24 +51,13 @@ log = Console(stderr=True)
 def run_measured(testbed: Any, name: str, spec: Any, data: Any, pool: list[Any]) -> dict[str, Any]:
     """Trains `spec` with `JobRunner` on `pool`; wall time without the final evaluation, the workers'
     counters, and what every host's link carried meanwhile."""
-    from paper_table import Supply
-
-    from databright.compute.checkpoint import CheckpointStore
-    from databright.compute.runner import JobRunner
-
-    class TimedRunner(JobRunner):
-        eval_s = 0.0
-
-        def _evaluate(self, epoch: int, progress: Any, state: bytes) -> None:
-            t = time.perf_counter()
-            super()._evaluate(epoch, progress, state)
-            self.eval_s += time.perf_counter() - t
+    from paper_table import Supply, timed_runner
 
     [h.traffic().result(60) for h in pool]  # every counter from zero
     supply = Supply(pool)
     links_before = {h: testbed.link_bytes(h) for h in HOSTS}
     with tempfile.TemporaryDirectory(prefix="paper-table-netns-") as folder:
-        runner = TimedRunner(name, spec, data, supply, CheckpointStore(Path(folder)))
+        runner = timed_runner(name, spec, data, supply, Path(folder))
         started = time.perf_counter()
         runner.run()
         wall = time.perf_counter() - started - runner.eval_s

@@ -266,22 +266,20 @@ def own_cpu_s() -> float:
     return sum(cpu.get(p, 0) for p in mine) / os.sysconf("SC_CLK_TCK")
 
 
-def run_job(name: str, spec: Any, data: Any, pool: list[Any], pids: dict[str, int],
-            keep_states: bool = False) -> dict[str, Any]:
-    """Trains `spec` with `JobRunner` on the pool's first workers; returns wall time (without the final
-    evaluation), the workers' traffic counters and process CPU, the progress and the final state (with
-    `keep_states`, also the agreed state after every unit)."""
+def timed_runner(name: str, spec: Any, data: Any, supply: Any, folder: Path,
+                 states: list[tuple[int, bytes]] | None = None) -> Any:
+    """`JobRunner` as a job runs it, timing its held-out evaluations (`eval_s`, which the benches take out
+    of the wall time: the coordinator's work, not training) and, given `states`, appending the agreed
+    state after every unit (bench/netns_comm.py uses it too)."""
     from databright.compute.checkpoint import CheckpointStore
     from databright.compute.runner import JobRunner
-
-    states: list[tuple[int, bytes]] = []
 
     class TimedRunner(JobRunner):
         eval_s = 0.0
 
         def _do_unit(self, unit: Any, progress: Any, state: bytes) -> bytes:
             new_state = super()._do_unit(unit, progress, state)
-            if keep_states:
+            if states is not None:
                 states.append((unit.end, new_state))
             return new_state
 
@@ -290,12 +288,22 @@ def run_job(name: str, spec: Any, data: Any, pool: list[Any], pids: dict[str, in
             super()._evaluate(epoch, progress, state)
             self.eval_s += time.perf_counter() - t
 
+    return TimedRunner(name, spec, data, supply, CheckpointStore(folder))
+
+
+def run_job(name: str, spec: Any, data: Any, pool: list[Any], pids: dict[str, int],
+            keep_states: bool = False) -> dict[str, Any]:
+    """Trains `spec` with `JobRunner` on the pool's first workers; returns wall time (without the final
+    evaluation), the workers' traffic counters and process CPU, the progress and the final state (with
+    `keep_states`, also the agreed state after every unit)."""
+    states: list[tuple[int, bytes]] = []
+
     [h.traffic().result(60) for h in pool]  # every counter from zero
     supply = Supply(pool)
     before = {a: process_cpu_s(p) for a, p in pids.items()}
     (machine, steal), own = machine_busy_s(), own_cpu_s()
     with tempfile.TemporaryDirectory(prefix="paper-table-") as folder:
-        runner = TimedRunner(name, spec, data, supply, CheckpointStore(Path(folder)))
+        runner = timed_runner(name, spec, data, supply, Path(folder), states if keep_states else None)
         started, cpu = time.perf_counter(), time.process_time()
         progress, state = runner.run()
         wall = time.perf_counter() - started - runner.eval_s
