@@ -65,6 +65,11 @@ The final weights are checked: both standard-1 runs, tmr and the spot-checked ru
 standard-1 after every unit (float32 rounding: micro-batches and half batches add gradients in another
 order; SGD then amplifies the difference while the model is learning).
 
+Measured on a quiet machine (2026-12-03, other processes ~0.00 cores, defaults, 231 s): every goal met.
+standard-1 5.48 / 5.58 s per epoch (first and last); split-2 ratio 1.041 (<= 1.05), bytes exactly as
+expected; tmr cost_ratio 3.064 (<= 3.1; wall 1.60 on two cores); spot check p 0.088, detection 0.990,
+cost 1.112 (<= 1.15), bitwise equal to standard-1; standard-2 0.73, split-2-tmr cost 3.39 (wall 2.31).
+
 Usage (from the repository root):
   .venv/bin/python bench/paper_table.py [--epochs 3] [--samples 2048] [--micro-batches 4] [--width 64] [--json]
   .venv/bin/python bench/paper_table.py --netns [--rate-mbit 1000] ...   (the communication column between
