@@ -16,9 +16,13 @@ Per configuration, over the measured run (B batches):
                         move a batch's traffic faster (each direction of a link has its own `tbf`)
   comm_ms_per_batch     wall time per batch minus the busiest worker's training CPU per batch, as in
                         bench/paper_table.py: transport, the coordinator's hashing and forwarding, pipeline
-                        bubbles and the stages' imbalance
+                        bubbles and the stages' imbalance; transfers hidden behind a stage's compute do
+                        not count, so it can be below the floor
   comm_floor_ratio      comm_ms_per_batch / floor_ms_per_batch; `netns_comm_floor_ratio` is split-2's
                         (goal <= 1.5)
+  cores_busy            CPU of this process and its descendants (coordinator and workers) / elapsed time,
+                        in cores; other_cores_busy the rest of the machine's: near 2 on this 2-vCPU
+                        machine would mean communication is waiting for a core, not for the link
 
 Usage (from the repository root; needs root for the network namespaces):
   .venv/bin/python bench/paper_table.py --netns [--epochs 1] [--samples 1024] [--rate-mbit 1000] [--json]
@@ -51,19 +55,23 @@ log = Console(stderr=True)
 def run_measured(testbed: Any, name: str, spec: Any, data: Any, pool: list[Any]) -> dict[str, Any]:
     """Trains `spec` with `JobRunner` on `pool`; wall time without the final evaluation, the workers'
     counters, and what every host's link carried meanwhile."""
-    from paper_table import Supply, timed_runner
+    from paper_table import Supply, machine_busy_s, own_cpu_s, timed_runner
 
     [h.traffic().result(60) for h in pool]  # every counter from zero
     supply = Supply(pool)
     links_before = {h: testbed.link_bytes(h) for h in HOSTS}
     with tempfile.TemporaryDirectory(prefix="paper-table-netns-") as folder:
         runner = timed_runner(name, spec, data, supply, Path(folder))
+        cpu_before, machine_before = own_cpu_s(), machine_busy_s()[0]
         started = time.perf_counter()
         runner.run()
-        wall = time.perf_counter() - started - runner.eval_s
+        elapsed = time.perf_counter() - started
+        cpu, machine = own_cpu_s() - cpu_before, machine_busy_s()[0] - machine_before
+        wall = elapsed - runner.eval_s
     links = {h: tuple(a - b for a, b in zip(testbed.link_bytes(h), links_before[h], strict=True)) for h in HOSTS}
     traffic = {a: h.traffic().result(60) for a, h in supply.given.items()}
-    return {"wall": wall, "links": links, "traffic": traffic}
+    return {"wall": wall, "links": links, "traffic": traffic, "cores_busy": cpu / elapsed,
+            "other_cores_busy": (machine - cpu) / elapsed}
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -107,7 +115,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 rows.append({"config": config, "workers": len(r["traffic"]), "epoch_s": r["wall"] / args.epochs,
                              "link_bytes_per_batch": per_batch, "floor_ms_per_batch": floor_ms,
                              "comm_ms_per_batch": comm_ms, "comm_floor_ratio": comm_ms / floor_ms,
-                             "busiest_worker_cpu_ms_per_batch": 1000 * busiest_cpu / batches})
+                             "busiest_worker_cpu_ms_per_batch": 1000 * busiest_cpu / batches,
+                             "cores_busy": r["cores_busy"], "other_cores_busy": r["other_cores_busy"]})
                 log.print(f"{config}: {args.epochs} epochs {r['wall']:.1f} s")
         finally:
             hosted.stop()

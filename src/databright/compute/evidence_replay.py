@@ -125,7 +125,7 @@ def split_script(spec: JobSpec, data: TrainingData, unit: Unit, state: bytes) ->
                                           body_digest(pb.StageForwardBackward(mb=m, x=encode(act), y=encode(y[idx]),
                                                                               total=total)), _array(back)))
             grads.append(back)
-        for m in reversed(range(len(parts))):
+        for m in range(len(parts)):
             grad = grads[m]
             for k in reversed(range(last)):
                 request = pb.StageBackward(mb=m, total=total)

@@ -6,7 +6,9 @@ optimiser state — and gives back only that. Per batch, micro-batches go forwar
 futures: a stage's activations come back to the coordinator, which checks them (dtype, shape, finite)
 and forwards them to the next stage as soon as they arrive, without the runner waiting (so stage k
 works on micro-batch m+1 while stage k+1 works on m: the GPipe pipeline; the last stage does its
-forward and backward in one call), then gradients come back in reverse, then every stage steps once.
+forward and backward in one call), then gradients come back stage by stage in reverse, micro-batch 0
+first (so the first stage starts its backwards while the last is still on later micro-batches), then
+every stage steps once.
 Workers never talk to each other. Only cut activations and their gradients cross between stages;
 the first stage sees the samples, the others only activations (the last also the labels), so only
 the first stage's data exposure counts against a data cap. The coordinator hashes what it forwards
@@ -138,7 +140,7 @@ def _run_split(runner: Context, group: list[WorkerHandle], unit: Unit, progress:
             grads.append(group[last].stage_forward_backward(m, ref, y[idx], len(batch)))
             if compare:
                 trace.append(Position(f"step {step} backward {m} stage {last}", group[last], grads[m]))
-        for m in reversed(range(len(parts))):
+        for m in range(len(parts)):
             grad: Any = grads[m]
             for k in reversed(range(last)):
                 grad = group[k].stage_backward(m, grad, None, len(batch), first=k == 0)

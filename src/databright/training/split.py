@@ -209,7 +209,11 @@ def split_train_steps(stages: Sequence[Stage], xs: Sequence[Array], ys: Sequence
                       micro_batches: int) -> dict[str, Any]:
     """One optimiser step per batch, GPipe-style, in the order the stage workers run it (`split_exec`):
     micro-batches go forward in turn, the last stage doing each one's backward right after its forward;
-    then the earlier stages' backwards in reverse.
+    then the earlier stages' backwards, stage by stage in reverse but micro-batch by micro-batch in the
+    forward order: micro-batch 0's gradient comes back first, so the first stage can start its backwards
+    while the last is still busy with later micro-batches (backwards in reverse would leave it idle until
+    the last micro-batch is through). The order of the float32 additions is part of the definition: the
+    stage workers, this function and `evidence_replay` all add a stage's gradients in this order.
 
     `comm_bytes` counts the arrays that actually crossed cuts; `comm_bytes_expected` is what the
     cut activations and their gradients weigh, computed from the shapes alone."""
@@ -234,7 +238,7 @@ def split_train_steps(stages: Sequence[Stage], xs: Sequence[Array], ys: Sequence
             stages[-1].forward(act, mb)
             last_grads.append(stages[-1].backward(mb, None, ym, total))
             comm += last_grads[-1].nbytes if last_grads[-1] is not None else 0
-        for mb in reversed(range(len(parts))):
+        for mb in range(len(parts)):
             grad = last_grads[mb]
             for stage in reversed(stages[:-1]):
                 grad = stage.backward(mb, grad, None, total)
