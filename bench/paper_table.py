@@ -69,6 +69,10 @@ Measured on a quiet machine (2026-12-03, other processes ~0.00 cores, defaults, 
 standard-1 5.48 / 5.58 s per epoch (first and last); split-2 ratio 1.041 (<= 1.05), bytes exactly as
 expected; tmr cost_ratio 3.064 (<= 3.1; wall 1.60 on two cores); spot check p 0.088, detection 0.990,
 cost 1.112 (<= 1.15), bitwise equal to standard-1; standard-2 0.73, split-2-tmr cost 3.39 (wall 2.31).
+After split stages' backwards started running micro-batch 0 first (same day, quiet, 187 s): split-2
+ratio 1.023 (wall 0.785 of standard-1), bytes exact; spot check 1.111 at 0.990; tmr 3.27, over
+3.1 in this run although TMR runs none of the split code: the two standard-1 runs differed by 4%, so one
+run does not resolve a ratio that close to its bound (see `noise` in the JSON).
 
 Usage (from the repository root):
   .venv/bin/python bench/paper_table.py [--epochs 3] [--samples 2048] [--micro-batches 4] [--width 64] [--json]
