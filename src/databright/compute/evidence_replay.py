@@ -27,7 +27,7 @@ from databright.protocol.codec import encode, encode_all
 from databright.protocol.signing import body_digest
 from databright.training.replica import Array, Replica, packed_state_hash, state_hash, sum_gradients
 from databright.training.spec import JobSpec
-from databright.training.split import build_stages
+from databright.training.split import backward_order, build_stages
 
 REPLY: dict[str, type[Message]] = {
     "setup": pb.Hash, "setup_stage": pb.Empty, "stage_forward": pb.TensorResult, "stage_backward": pb.TensorResult,
@@ -125,7 +125,7 @@ def split_script(spec: JobSpec, data: TrainingData, unit: Unit, state: bytes) ->
                                           body_digest(pb.StageForwardBackward(mb=m, x=encode(act), y=encode(y[idx]),
                                                                               total=total)), _array(back)))
             grads.append(back)
-        for m in range(len(parts)):
+        for m in backward_order(len(parts)):
             grad = grads[m]
             for k in reversed(range(last)):
                 request = pb.StageBackward(mb=m, total=total)

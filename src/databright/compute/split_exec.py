@@ -30,7 +30,7 @@ from databright.protocol.state import pack_state, unpack_state
 from databright.training.models import build_model
 from databright.training.replica import packed_state_hash
 from databright.training.spec import JobSpec
-from databright.training.split import cut_points, profile
+from databright.training.split import backward_order, cut_points, profile
 
 
 class StageLayout:
@@ -140,7 +140,7 @@ def _run_split(runner: Context, group: list[WorkerHandle], unit: Unit, progress:
             grads.append(group[last].stage_forward_backward(m, ref, y[idx], len(batch)))
             if compare:
                 trace.append(Position(f"step {step} backward {m} stage {last}", group[last], grads[m]))
-        for m in range(len(parts)):
+        for m in backward_order(len(parts)):
             grad: Any = grads[m]
             for k in reversed(range(last)):
                 grad = group[k].stage_backward(m, grad, None, len(batch), first=k == 0)

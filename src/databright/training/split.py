@@ -205,15 +205,21 @@ def cut_bytes_per_sample(stages: Sequence[Stage], sample_shape: tuple[int, ...])
     return sizes
 
 
+def backward_order(parts: int) -> range:
+    """The order of a batch's micro-batches in every earlier stage's backwards: 0 first, as they came
+    forward. The last stage's gradient for micro-batch 0 is ready first, so the first stage can start
+    its backwards while the last is still busy with later ones (last first would leave it idle until the
+    last micro-batch is through: 1.71 -> 0.92 of the link floor in bench/paper_table.py --netns). The
+    order of the float32 additions is part of what a split job computes, so the stage workers
+    (`split_exec`), the local reference (`split_train_steps`) and the evidence replay all take it here."""
+    return range(parts)
+
+
 def split_train_steps(stages: Sequence[Stage], xs: Sequence[Array], ys: Sequence[Array],
                       micro_batches: int) -> dict[str, Any]:
     """One optimiser step per batch, GPipe-style, in the order the stage workers run it (`split_exec`):
     micro-batches go forward in turn, the last stage doing each one's backward right after its forward;
-    then the earlier stages' backwards, stage by stage in reverse but micro-batch by micro-batch in the
-    forward order: micro-batch 0's gradient comes back first, so the first stage can start its backwards
-    while the last is still busy with later micro-batches (backwards in reverse would leave it idle until
-    the last micro-batch is through). The order of the float32 additions is part of the definition: the
-    stage workers, this function and `evidence_replay` all add a stage's gradients in this order.
+    then the earlier stages' backwards, stage by stage in reverse, micro-batches in `backward_order`.
 
     `comm_bytes` counts the arrays that actually crossed cuts; `comm_bytes_expected` is what the
     cut activations and their gradients weigh, computed from the shapes alone."""
@@ -238,7 +244,7 @@ def split_train_steps(stages: Sequence[Stage], xs: Sequence[Array], ys: Sequence
             stages[-1].forward(act, mb)
             last_grads.append(stages[-1].backward(mb, None, ym, total))
             comm += last_grads[-1].nbytes if last_grads[-1] is not None else 0
-        for mb in range(len(parts)):
+        for mb in backward_order(len(parts)):
             grad = last_grads[mb]
             for stage in reversed(stages[:-1]):
                 grad = stage.backward(mb, grad, None, total)
