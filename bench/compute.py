@@ -39,6 +39,10 @@ plain gRPC at 1 KiB (a signature made and checked, ~120 us, codec and checks ~75
 The whole bench on that quiet machine (after the framing change): overhead_ratio 1.085 (plain 60.4 s,
 job 65.5 s, 35,340 steps, dispatch 0.18 ms per step), bitwise equal; round trip 1,178 us against the
 socket's 11 us (105x; plain gRPC in the same shape 502 us, 45x); 4 MiB 0.18x (plain gRPC 0.51x).
+With the value step added (same day, quiet): overhead_ratio 1.071 (plain 62.2 s, job 66.6 s, 41,477
+steps), bitwise equal; round trip 1,033 us against 10.7 us (97x; plain gRPC 465 us, 44x); 4 MiB 0.21x
+(plain gRPC 0.55x); value_step_fraction 2.93 (demo 0.099; 40,000 x 10,000: 8.42 s of valuing against
+2.87 s of training), goal 0.05 not met.
 
 Usage (from the repository root):
   .venv/bin/python bench/compute.py [--target-seconds 60] [--unit-steps 100] [--model cnn] [--json]
