@@ -55,23 +55,22 @@ log = Console(stderr=True)
 def run_measured(testbed: Any, name: str, spec: Any, data: Any, pool: list[Any]) -> dict[str, Any]:
     """Trains `spec` with `JobRunner` on `pool`; wall time without the final evaluation, the workers'
     counters, and what every host's link carried meanwhile."""
-    from paper_table import Supply, machine_busy_s, own_cpu_s, timed_runner
+    from paper_table import Supply, cpu_meter, timed_runner
 
     [h.traffic().result(60) for h in pool]  # every counter from zero
     supply = Supply(pool)
     links_before = {h: testbed.link_bytes(h) for h in HOSTS}
     with tempfile.TemporaryDirectory(prefix="paper-table-netns-") as folder:
         runner = timed_runner(name, spec, data, supply, Path(folder))
-        cpu_before, machine_before = own_cpu_s(), machine_busy_s()[0]
+        cpu_window = cpu_meter()
         started = time.perf_counter()
         runner.run()
-        elapsed = time.perf_counter() - started
-        cpu, machine = own_cpu_s() - cpu_before, machine_busy_s()[0] - machine_before
-        wall = elapsed - runner.eval_s
+        wall = time.perf_counter() - started - runner.eval_s
+        cores = cpu_window()
     links = {h: tuple(a - b for a, b in zip(testbed.link_bytes(h), links_before[h], strict=True)) for h in HOSTS}
     traffic = {a: h.traffic().result(60) for a, h in supply.given.items()}
-    return {"wall": wall, "links": links, "traffic": traffic, "cores_busy": cpu / elapsed,
-            "other_cores_busy": (machine - cpu) / elapsed}
+    return {"wall": wall, "links": links, "traffic": traffic, "cores_busy": cores["own_cores"],
+            "other_cores_busy": cores["other_cores"]}
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:

@@ -89,7 +89,7 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -300,6 +300,22 @@ def timed_runner(name: str, spec: Any, data: Any, supply: Any, folder: Path,
     return TimedRunner(name, spec, data, supply, CheckpointStore(folder))
 
 
+def cpu_meter() -> Callable[[], dict[str, float]]:
+    """Starts a CPU window; calling the result ends it and gives, in cores over the window, what this
+    bench's process tree kept busy (`own_cores`: the coordinator and its worker processes), what the
+    rest of the machine did (`other_cores`, ~0 on a quiet machine) and the host's steal."""
+    (machine, steal), own, started = machine_busy_s(), own_cpu_s(), time.perf_counter()
+
+    def stop() -> dict[str, float]:
+        (machine_after, steal_after), own_after = machine_busy_s(), own_cpu_s()
+        elapsed = time.perf_counter() - started
+        others = (machine_after - machine) - (own_after - own)  # CPU seconds of processes not the bench's
+        return {"own_cores": (own_after - own) / elapsed, "other_cores": max(0.0, others) / elapsed,
+                "steal_cores": (steal_after - steal) / elapsed}
+
+    return stop
+
+
 def run_job(name: str, spec: Any, data: Any, pool: list[Any], pids: dict[str, int],
             keep_states: bool = False) -> dict[str, Any]:
     """Trains `spec` with `JobRunner` on the pool's first workers; returns wall time (without the final
@@ -310,7 +326,7 @@ def run_job(name: str, spec: Any, data: Any, pool: list[Any], pids: dict[str, in
     [h.traffic().result(60) for h in pool]  # every counter from zero
     supply = Supply(pool)
     before = {a: process_cpu_s(p) for a, p in pids.items()}
-    (machine, steal), own = machine_busy_s(), own_cpu_s()
+    cpu_window = cpu_meter()
     with tempfile.TemporaryDirectory(prefix="paper-table-") as folder:
         runner = timed_runner(name, spec, data, supply, Path(folder), states if keep_states else None)
         started, cpu = time.perf_counter(), time.process_time()
@@ -320,11 +336,9 @@ def run_job(name: str, spec: Any, data: Any, pool: list[Any], pids: dict[str, in
     used = list(supply.given.values())
     traffic = dict(zip(supply.given, [h.traffic().result(60) for h in used], strict=True))
     process = {a: process_cpu_s(pids[a]) - before[a] for a in supply.given}
-    machine_after, steal_after = machine_busy_s()
-    others = (machine_after - machine) - (own_cpu_s() - own)  # CPU seconds of processes not the bench's
-    elapsed = time.perf_counter() - started
+    cores = cpu_window()
     return {"wall": wall, "coordinator_cpu": coordinator_cpu, "traffic": traffic, "process": process,
-            "other_cores": max(0.0, others) / elapsed, "steal_cores": (steal_after - steal) / elapsed,
+            "other_cores": cores["other_cores"], "steal_cores": cores["steal_cores"],
             "progress": progress, "state": state, "states": states}
 
 
