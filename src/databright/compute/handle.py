@@ -54,7 +54,7 @@ class UpstreamFailed(ComputeError):
 @dataclass(frozen=True)
 class Receipt:
     """A result the worker signed: the statement, its signature and (for a unit's result) the reply's
-    body, whose sha-256 the statement names: kept for slash evidence."""
+    body, whose BLAKE3 digest the statement names: kept for slash evidence."""
 
     statement: ResultStatement
     signature: bytes
