@@ -380,7 +380,8 @@ def spot_rate() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds, each measuring every configuration")
-    parser.add_argument("--epochs", type=int, default=1, help="measured epochs per configuration and round")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="measured epochs per configuration and round (default 1; with --netns, 3 in its one run)")
     parser.add_argument("--warm-up-samples", type=int, default=512,
                         help="images of the one-epoch warm-up job before each configuration")
     parser.add_argument("--samples", type=int, default=2048, help="training images (a multiple of the batch size)")
@@ -398,6 +399,8 @@ def main() -> None:
                         "coordinator and each worker on its own network namespace host (bench/netns_comm.py)")
     parser.add_argument("--rate-mbit", type=int, default=1000, help="--netns: every link's rate")
     args = parser.parse_args()
+    if args.epochs is None:  # --netns measures one run, not rounds: its per-batch figures need the longer run
+        args.epochs = 3 if args.netns else 1
     if args.netns:
         import netns_comm
 
