@@ -481,14 +481,14 @@ def main() -> None:
     round_hashes = [{c: packed_state_hash(r["state"]) for c, r in this.items()} for this in rounds]
     hashes = round_hashes[0]
     runs = {c: functools.reduce(merged, [this[c] for this in rounds]) for c in rounds[0]}
-    standard_1_runs = [{"epoch_s": r["wall"] / r["epochs"], "worker_cpu_s_per_epoch": total(r["traffic"], "cpu_s")
-                        / r["epochs"], "other_processes_cores": r["other_cores"], "steal_cores": r["steal_cores"]}
-                       for r in (this["standard-1"] for this in rounds)]
 
     def cpu_per_epoch(r: dict[str, Any]) -> float:
         return total(r["traffic"], "cpu_s") / float(r["epochs"])
 
-    per_round = [{"standard_1": s1, "cpu_ratio": {c: cpu_per_epoch(this[c]) / cpu_per_epoch(this["standard-1"])
+    standard_1_runs = [{"epoch_s": r["wall"] / r["epochs"], "worker_cpu_s_per_epoch": cpu_per_epoch(r),
+                        "other_processes_cores": r["other_cores"], "steal_cores": r["steal_cores"]}
+                       for r in (this["standard-1"] for this in rounds)]
+    per_round = [{"standard_1": s1, "cpu_ratio": {c: cpu_per_epoch(this[c]) / s1["worker_cpu_s_per_epoch"]
                                                   for c in this if c != "standard-1"},
                   "ratio": {c: this[c]["wall"] / this["standard-1"]["wall"] for c in this if c != "standard-1"}}
                  for s1, this in zip(standard_1_runs, rounds, strict=True)]
